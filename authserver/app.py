@@ -1,0 +1,79 @@
+"""The application factory: wiring only."""
+
+import json
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+from starlette.responses import Response
+
+from authserver import __version__
+from authserver.db import Database
+from authserver.discovery import server_metadata
+from authserver.errors import ConfigurationError, InvalidRequestError, OAuth2Error, ServerError
+from authserver.http import health, token, wellknown
+from authserver.oauth import error_response, json_response
+from authserver.schema import ensure_schema_is_current
+from authserver.services import build_services
+from authserver.settings import Settings, load_settings
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """Check the settings and the schema, load the keys, and mount every route."""
+    problems = settings.production_problems()
+    if problems:
+        raise ConfigurationError(problems[0])
+    database = Database(settings.database_url)
+    ensure_schema_is_current(database)
+    services = build_services(settings, database)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        database.dispose()
+
+    app = FastAPI(
+        title="authserver",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
+    app.state.services = services
+    app.state.metadata = json.dumps(server_metadata(settings)).encode("utf-8")
+    for module in (wellknown, token, health):
+        app.include_router(module.router)
+    _install_error_handlers(app)
+    return app
+
+
+def create_app_from_environment() -> FastAPI:
+    """For `uvicorn --factory` and `authserver serve --workers N`."""
+    return create_app(load_settings())
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(OAuth2Error)
+    async def oauth_error(_: Request, error: OAuth2Error) -> Response:
+        return error_response(error)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_: Request, __: RequestValidationError) -> Response:
+        # Never a 422 that echoes the input.
+        return error_response(InvalidRequestError("The request is malformed."))
+
+    @app.exception_handler(HTTPException)
+    async def http_error(_: Request, error: HTTPException) -> Response:
+        body = {"error": "not_found" if error.status_code == 404 else "invalid_request"}
+        return json_response(error.status_code, body, (error.headers or {}).items())
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, error: Exception) -> Response:
+        log.error("unhandled error on %s", request.url.path, exc_info=error)
+        return error_response(ServerError())

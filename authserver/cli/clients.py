@@ -1,0 +1,99 @@
+"""`authserver clients ...`: register, list and remove OAuth clients."""
+
+import re
+from typing import Annotated, Any
+
+import typer
+
+from authserver.cli.context import JsonOption, emit, transaction
+from authserver.clients.models import Client
+from authserver.clients.registration import ClientSpec, RegistrationError, register_client
+from authserver.clients.repository import ClientRepository
+from authserver.errors import AuthserverError
+
+app = typer.Typer(no_args_is_help=True, help="Register, list and remove clients.")
+
+Repeated = Annotated[list[str] | None, typer.Option()]
+
+
+@app.command("create")
+def create(
+    name: Annotated[str, typer.Option(help="A name people will recognise.")],
+    grant_type: Annotated[
+        list[str], typer.Option(help="authorization_code, client_credentials, refresh_token.")
+    ],
+    scope: Annotated[str, typer.Option(help='The scopes it may ask for: "a b c".')] = "",
+    redirect_uri: Repeated = None,
+    audience: Annotated[
+        list[str] | None, typer.Option(help="A resource (RFC 8707) it may ask tokens for.")
+    ] = None,
+    post_logout_redirect_uri: Repeated = None,
+    public: Annotated[bool, typer.Option("--public", help="No secret; PKCE only.")] = False,
+    skip_consent: Annotated[
+        bool, typer.Option("--skip-consent", help="A first-party app.")
+    ] = False,
+    introspect: Annotated[
+        bool, typer.Option("--introspect", help="May introspect every token (a resource service).")
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Register a client; a confidential client's secret is printed once and never again."""
+    spec = ClientSpec(
+        name=name,
+        grant_types=[g for value in grant_type for g in re.split(r"[\s,]+", value) if g],
+        scope=scope,
+        redirect_uris=redirect_uri or [],
+        post_logout_redirect_uris=post_logout_redirect_uri or [],
+        audiences=audience or [],
+        public=public,
+        skip_consent=skip_consent,
+        can_introspect=introspect,
+    )
+    with transaction() as session:
+        try:
+            client, secret = register_client(ClientRepository(session), spec)
+        except RegistrationError as error:
+            raise typer.BadParameter(str(error), param_hint=error.field) from None
+        data = {**describe(client), "client_secret": secret}
+    text = f"client_id: {client.client_id}"
+    if secret:
+        text += f"\nclient_secret: {secret}\n(the secret is shown only now; store it safely)"
+    emit(as_json, data, text)
+
+
+@app.command("list")
+def list_clients(as_json: JsonOption = False) -> None:
+    """Every registered client, oldest first."""
+    with transaction() as session:
+        clients = [describe(client) for client in ClientRepository(session).list()]
+    lines = [
+        f"{c['client_id']}  {c['name']}  [{' '.join(c['grant_types'])}]  scope: {c['scope']}"
+        for c in clients
+    ]
+    emit(as_json, clients, "\n".join(lines) or "no clients")
+
+
+@app.command("delete")
+def delete(client_id: str) -> None:
+    """Remove a client; other processes stop accepting it within AUTHSERVER_CLIENT_CACHE_TTL."""
+    with transaction() as session:
+        if not ClientRepository(session).delete(client_id):
+            raise AuthserverError(f"no client with client_id {client_id!r}")
+    typer.echo(f"deleted {client_id}")
+
+
+def describe(client: Client) -> dict[str, Any]:
+    """A client's registration without its secret hash."""
+    return {
+        "client_id": client.client_id,
+        "name": client.name,
+        "public": client.is_public,
+        "grant_types": client.grant_types,
+        "scope": client.scope,
+        "redirect_uris": client.redirect_uris,
+        "post_logout_redirect_uris": client.post_logout_redirect_uris,
+        "audiences": client.audiences,
+        "skip_consent": client.skip_consent,
+        "introspect": client.can_introspect,
+        "created_at": client.created_at.isoformat(),
+    }

@@ -1,0 +1,74 @@
+"""`authserver users ...`: create and list the people who sign in."""
+
+import sys
+from typing import Annotated
+
+import typer
+
+from authserver.cli.context import JsonOption, emit, transaction
+from authserver.clock import utcnow
+from authserver.errors import AuthserverError
+from authserver.users.registration import UserExistsError, create_user
+from authserver.users.repository import UserRepository
+
+app = typer.Typer(no_args_is_help=True, help="Create and list users.")
+
+
+@app.command("create")
+def create(
+    username: Annotated[str, typer.Option()],
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from standard input.")
+    ],
+    email: Annotated[str | None, typer.Option()] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Create a user; the password comes from standard input (one trailing newline dropped)."""
+    if not password_stdin:
+        raise typer.BadParameter(
+            "the password is read from stdin only", param_hint="--password-stdin"
+        )
+    password = sys.stdin.read().removesuffix("\n")
+    with transaction() as session:
+        try:
+            user = create_user(UserRepository(session), username, password, email)
+        except UserExistsError as error:
+            raise AuthserverError(str(error)) from None
+        except ValueError as error:
+            raise typer.BadParameter(str(error)) from None
+        data = {"id": user.id, "username": user.username, "email": user.email}
+    emit(as_json, data, f"created user {user.username}")
+
+
+@app.command("list")
+def list_users(as_json: JsonOption = False) -> None:
+    """Every user, oldest first."""
+    with transaction() as session:
+        users = [
+            {
+                "id": u.id,
+                "username": u.username,
+                "email": u.email,
+                "disabled": u.disabled,
+                "created_at": u.created_at.isoformat(),
+            }
+            for u in UserRepository(session).list()
+        ]
+    lines = [
+        f"{u['username']}  {u['email'] or '-'}{'  (disabled)' if u['disabled'] else ''}"
+        for u in users
+    ]
+    emit(as_json, users, "\n".join(lines) or "no users")
+
+
+@app.command("disable")
+def disable(username: str) -> None:
+    """Disable a user: they can no longer sign in."""
+    with transaction() as session:
+        user = UserRepository(session).find_by_username(username)
+        if user is None:
+            raise AuthserverError(f"no user named {username!r}")
+        user.disabled = True
+        user.updated_at = utcnow()
+        session.add(user)
+    typer.echo(f"disabled {username}")

@@ -1,0 +1,1 @@
+"""Registered OAuth clients (RFC 6749 §2)."""

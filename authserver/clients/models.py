@@ -1,0 +1,75 @@
+"""The client table, and the Authlib `ClientMixin` answers it gives (RFC 6749 §2)."""
+
+from datetime import datetime
+
+from authlib.oauth2.rfc6749 import ClientMixin
+from sqlalchemy import JSON, Column, DateTime
+from sqlmodel import Field, SQLModel
+
+from authserver.clients.secrets import verify_client_secret
+from authserver.clock import utcnow
+
+GRANT_TYPES = ("authorization_code", "client_credentials", "refresh_token")
+CONFIDENTIAL_AUTH_METHODS = ("client_secret_basic", "client_secret_post")
+
+
+class Client(SQLModel, ClientMixin, table=True):
+    """A registered client. Rows handed out by the cache are read-only snapshots."""
+
+    __tablename__ = "clients"
+
+    client_id: str = Field(primary_key=True, max_length=64)
+    name: str = Field(max_length=200)
+    secret_hash: str | None = Field(default=None, max_length=64)
+    grant_types: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    redirect_uris: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    post_logout_redirect_uris: list[str] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False)
+    )
+    audiences: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    scope: str = Field(default="", max_length=2000)
+    skip_consent: bool = False
+    can_introspect: bool = False
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False)
+    )
+    updated_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False)
+    )
+
+    @property
+    def is_public(self) -> bool:
+        return self.secret_hash is None
+
+    @property
+    def scopes(self) -> frozenset[str]:
+        return frozenset(self.scope.split())
+
+    def get_client_id(self) -> str:
+        return self.client_id
+
+    def get_default_redirect_uri(self) -> str | None:
+        # RFC 9700 §2.1: the request must name its redirect_uri; no implicit default.
+        return None
+
+    def get_allowed_scope(self, scope: str | None) -> str:
+        if scope is None:
+            return self.scope
+        return " ".join(s for s in scope.split() if s in self.scopes)
+
+    def check_redirect_uri(self, redirect_uri: str) -> bool:
+        return redirect_uri in self.redirect_uris
+
+    def check_client_secret(self, client_secret: str) -> bool:
+        return verify_client_secret(client_secret, self.secret_hash)
+
+    def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
+        if self.is_public:
+            return method == "none"
+        return method in CONFIDENTIAL_AUTH_METHODS
+
+    def check_response_type(self, response_type: str) -> bool:
+        return response_type == "code" and "authorization_code" in self.grant_types
+
+    def check_grant_type(self, grant_type: str) -> bool:
+        return grant_type in self.grant_types

@@ -1,0 +1,81 @@
+"""Registering a client: checks every field, generates its id and secret (shown once)."""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from authserver.clients.models import GRANT_TYPES, Client
+from authserver.clients.repository import ClientRepository
+from authserver.clients.secrets import (
+    generate_client_id,
+    generate_client_secret,
+    hash_client_secret,
+)
+from authserver.scopes import parse_scope
+from authserver.uris import redirect_uri_problem, resource_uri_problem
+
+
+class RegistrationError(ValueError):
+    """A field of the registration is invalid; `field` names the option."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+@dataclass(frozen=True)
+class ClientSpec:
+    name: str
+    grant_types: list[str]
+    scope: str = ""
+    redirect_uris: list[str] = field(default_factory=list)
+    post_logout_redirect_uris: list[str] = field(default_factory=list)
+    audiences: list[str] = field(default_factory=list)
+    public: bool = False
+    skip_consent: bool = False
+    can_introspect: bool = False
+    client_id: str | None = None
+
+
+def register_client(repository: ClientRepository, spec: ClientSpec) -> tuple[Client, str | None]:
+    """Store a new client; returns it with its plaintext secret (None for a public client)."""
+    validate(spec)
+    secret = None if spec.public else generate_client_secret()
+    client = Client(
+        client_id=spec.client_id or generate_client_id(),
+        name=spec.name.strip(),
+        secret_hash=hash_client_secret(secret) if secret else None,
+        grant_types=list(dict.fromkeys(spec.grant_types)),
+        scope=" ".join(parse_scope(spec.scope) or []),
+        redirect_uris=list(dict.fromkeys(spec.redirect_uris)),
+        post_logout_redirect_uris=list(dict.fromkeys(spec.post_logout_redirect_uris)),
+        audiences=list(dict.fromkeys(spec.audiences)),
+        skip_consent=spec.skip_consent,
+        can_introspect=spec.can_introspect,
+    )
+    return repository.add(client), secret
+
+
+def validate(spec: ClientSpec) -> None:
+    if not spec.name.strip() or len(spec.name) > 200:
+        raise RegistrationError("--name", "a name has 1 to 200 characters")
+    if not spec.grant_types:
+        raise RegistrationError("--grant-type", "at least one grant type is required")
+    for grant_type in spec.grant_types:
+        if grant_type not in GRANT_TYPES:
+            raise RegistrationError("--grant-type", f"must be one of {', '.join(GRANT_TYPES)}")
+    if spec.public and "client_credentials" in spec.grant_types:
+        # RFC 6749 §4.4: only confidential clients may use client_credentials.
+        raise RegistrationError("--public", "a public client cannot use client_credentials")
+    if "authorization_code" in spec.grant_types and not spec.redirect_uris:
+        raise RegistrationError("--redirect-uri", "authorization_code needs a redirect URI")
+    if spec.scope and parse_scope(spec.scope) is None:
+        raise RegistrationError("--scope", "scope tokens are printable ASCII without quotes")
+    _check_each("--redirect-uri", spec.redirect_uris, redirect_uri_problem)
+    _check_each("--post-logout-redirect-uri", spec.post_logout_redirect_uris, redirect_uri_problem)
+    _check_each("--audience", spec.audiences, resource_uri_problem)
+
+
+def _check_each(option: str, values: list[str], problem_of: Callable[[str], str | None]) -> None:
+    for value in values:
+        if problem := problem_of(value):
+            raise RegistrationError(option, f"{value!r} {problem}")

@@ -1,0 +1,34 @@
+"""Client storage. Flushes, never commits: the caller owns the transaction."""
+
+from collections.abc import Sequence
+
+from sqlmodel import Session, select
+
+from authserver.clients.models import Client
+
+
+class ClientRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def get(self, client_id: str) -> Client | None:
+        return self.session.get(Client, client_id)
+
+    def add(self, client: Client) -> Client:
+        self.session.add(client)
+        self.session.flush()
+        return client
+
+    def list(self) -> Sequence[Client]:
+        return self.session.exec(select(Client).order_by(Client.created_at)).all()
+
+    def find_by_name(self, name: str) -> Client | None:
+        return self.session.exec(select(Client).where(Client.name == name)).first()
+
+    def delete(self, client_id: str) -> bool:
+        client = self.get(client_id)
+        if client is None:
+            return False
+        self.session.delete(client)
+        self.session.flush()
+        return True

@@ -1,0 +1,65 @@
+"""The error vocabulary: Authlib's OAuth errors we raise, plus what Authlib lacks.
+
+AuthserverError             operator-facing (CLI, start-up); one line, exit 1
+├── ConfigurationError      a bad setting
+├── KeyStoreError           the key store cannot be read or written
+└── SchemaError             the database is behind its migrations
+OAuth2Error (Authlib)       RFC 6749 §5.2 errors on OAuth endpoints
+└── InvalidTargetError      RFC 8707 §2 `invalid_target`
+"""
+
+from authlib.oauth2 import OAuth2Error
+from authlib.oauth2.rfc6749.errors import (
+    InvalidClientError,
+    InvalidGrantError,
+    InvalidRequestError,
+    InvalidScopeError,
+    UnauthorizedClientError,
+    UnsupportedGrantTypeError,
+)
+
+__all__ = [
+    "AuthserverError",
+    "ConfigurationError",
+    "InvalidClientError",
+    "InvalidGrantError",
+    "InvalidRequestError",
+    "InvalidScopeError",
+    "InvalidTargetError",
+    "KeyStoreError",
+    "OAuth2Error",
+    "SchemaError",
+    "ServerError",
+    "UnauthorizedClientError",
+    "UnsupportedGrantTypeError",
+]
+
+
+class AuthserverError(Exception):
+    """A failure an operator can act on; its message is one line, safe to print."""
+
+
+class ConfigurationError(AuthserverError):
+    pass
+
+
+class KeyStoreError(AuthserverError):
+    pass
+
+
+class SchemaError(AuthserverError):
+    pass
+
+
+class InvalidTargetError(OAuth2Error):
+    """RFC 8707 §2: the requested resource is invalid, unknown or not allowed."""
+
+    error = "invalid_target"
+
+
+class ServerError(OAuth2Error):
+    """RFC 6749 §5.2 has no 500 code; this is the fixed answer to an unexpected failure."""
+
+    error = "server_error"
+    status_code = 500
+    description = "The server could not process the request."

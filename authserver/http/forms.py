@@ -1,0 +1,67 @@
+"""Reading an OAuth form body strictly (RFC 6749 §3.1, Appendix B).
+
+application/x-www-form-urlencoded only, at most 16 KiB and 64 fields, strict UTF-8;
+a repeated parameter is an error (only RFC 8707 `resource` may repeat); a parameter
+without a value counts as absent.
+"""
+
+from urllib.parse import parse_qsl
+
+from starlette.requests import Request
+
+from authserver.errors import InvalidRequestError
+
+MAX_BODY_BYTES = 16 * 1024
+MAX_FIELDS = 64
+REPEATABLE = frozenset({"resource"})
+_FORM_TYPE = "application/x-www-form-urlencoded"
+
+
+async def read_oauth_form(request: Request) -> list[tuple[str, str]]:
+    _check_content_type(request.headers.get("content-type"))
+    body = await _read_limited(request)
+    try:
+        text = body.decode("utf-8")
+        pairs = parse_qsl(
+            text,
+            keep_blank_values=True,
+            strict_parsing=bool(text),
+            max_num_fields=MAX_FIELDS,
+            errors="strict",
+        )
+    except (UnicodeDecodeError, ValueError):
+        raise InvalidRequestError("The request body is not a valid UTF-8 form.") from None
+    present = [(name, value) for name, value in pairs if value]
+    _reject_repeats(present)
+    return present
+
+
+def _check_content_type(content_type: str | None) -> None:
+    media_type, *parameters = (content_type or "").split(";")
+    charset_ok = all(
+        p.strip().lower() in ("charset=utf-8", 'charset="utf-8"') for p in parameters if p.strip()
+    )
+    if media_type.strip().lower() != _FORM_TYPE or not charset_ok:
+        raise InvalidRequestError(f"The request body must be {_FORM_TYPE} in UTF-8.")
+
+
+async def _read_limited(request: Request) -> bytes:
+    declared = request.headers.get("content-length", "0")
+    if not declared.isdigit() or int(declared) > MAX_BODY_BYTES:
+        raise InvalidRequestError("The request body is too large.")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise InvalidRequestError("The request body is too large.")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _reject_repeats(pairs: list[tuple[str, str]]) -> None:
+    seen: set[str] = set()
+    for name, _ in pairs:
+        if name in seen and name not in REPEATABLE:
+            raise InvalidRequestError("A request parameter is repeated.")
+        seen.add(name)

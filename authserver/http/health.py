@@ -1,0 +1,32 @@
+"""Liveness and readiness probes."""
+
+from fastapi import APIRouter
+from starlette.responses import JSONResponse
+
+from authserver.http.dependencies import AppServices
+
+router = APIRouter()
+
+
+@router.get("/healthz")
+def healthz() -> JSONResponse:
+    return JSONResponse({"status": "ok"}, headers={"Cache-Control": "no-store"})
+
+
+@router.get("/readyz")
+def readyz(services: AppServices) -> JSONResponse:
+    """Ready when the database answers and a current signing key is loaded."""
+    checks = {"database": services.database.ping(), "signing_key": _has_signing_key(services)}
+    ready = all(checks.values())
+    return JSONResponse(
+        {"status": "ready" if ready else "unavailable", "checks": checks},
+        status_code=200 if ready else 503,
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+def _has_signing_key(services: AppServices) -> bool:
+    try:
+        return bool(services.keyring.current_kid)
+    except Exception:  # noqa: BLE001 - an unreadable key store means not ready
+        return False

@@ -1,0 +1,141 @@
+"""Authlib's AuthorizationServer on FastAPI/Starlette: requests in, JSON responses out."""
+
+import json
+import logging
+from collections import defaultdict
+from collections.abc import Collection, Iterable
+from typing import Any
+
+from authlib.oauth2 import AuthorizationServer as _AuthorizationServer
+from authlib.oauth2.rfc6749 import OAuth2Payload, OAuth2Request
+from starlette.responses import Response
+
+from authserver.clients.authentication import authenticate_client
+from authserver.clients.cache import ClientCache
+from authserver.clients.models import Client
+from authserver.errors import OAuth2Error, ServerError
+from authserver.grants.client_credentials import ClientCredentialsGrant
+from authserver.settings import Settings
+from authserver.tokens.access import AccessTokenIssuer
+
+log = logging.getLogger(__name__)
+
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+class FormPayload(OAuth2Payload):
+    """Parameters already checked for repeats; `data` holds the first value of each."""
+
+    def __init__(self, pairs: Iterable[tuple[str, str]]) -> None:
+        self._datalist: defaultdict[str, list[str]] = defaultdict(list)
+        for name, value in pairs:
+            self._datalist[name].append(value)
+        self._data = {name: values[0] for name, values in self._datalist.items()}
+
+    @property
+    def data(self) -> dict[str, str]:
+        return self._data
+
+    @property
+    def datalist(self) -> defaultdict[str, list[str]]:
+        return self._datalist
+
+
+class FormRequest(OAuth2Request):
+    """An OAuth request on `uri`, always issuer + path: the transport is checked once, at start-up
+    (production mode refuses a non-https issuer), not per request from a Host header."""
+
+    def __init__(
+        self, method: str, uri: str, headers: dict[str, str], pairs: Iterable[tuple[str, str]]
+    ) -> None:
+        # Authlib's __init__ would re-parse `uri` on every request for its transport check.
+        self.method = method
+        self.uri = uri
+        self.headers = headers
+        self._body = None
+        self.payload = FormPayload(pairs)
+        self.client = None
+        self.auth_method = None
+        self.user = None
+        self.authorization_code = None
+        self.refresh_token = None
+        self.credential = None
+        self._scope = None
+
+    @property
+    def form(self) -> dict[str, str]:
+        return self.payload.data
+
+    @property
+    def args(self) -> dict[str, str]:
+        return self.payload.data
+
+
+class AuthorizationServer(_AuthorizationServer):
+    def __init__(
+        self, settings: Settings, clients: ClientCache, access_tokens: AccessTokenIssuer
+    ) -> None:
+        super().__init__()
+        self.settings = settings
+        self._clients = clients
+        self._access_tokens = access_tokens
+        self.register_grant(ClientCredentialsGrant)
+
+    def query_client(self, client_id: str) -> Client | None:
+        return self._clients.find(client_id)
+
+    def authenticate_client(
+        self, request: OAuth2Request, methods: Collection[str], endpoint: str = "token"
+    ) -> Client:
+        return authenticate_client(request, methods, self.query_client, endpoint)
+
+    def save_token(self, token: dict[str, Any], request: OAuth2Request) -> None:
+        """client_credentials access tokens are self-contained JWTs: nothing to store."""
+
+    def send_signal(self, name: str, *args: Any, **kwargs: Any) -> None:
+        """No listeners yet."""
+
+    def bearer_token(
+        self, *, client_id: str, subject: str, audience: str | list[str], scope: str
+    ) -> dict[str, Any]:
+        """The RFC 6749 §5.1 token response body for a new access token."""
+        issued = self._access_tokens.issue(
+            client_id=client_id, subject=subject, audience=audience, scope=scope
+        )
+        body: dict[str, Any] = {
+            "access_token": issued.token,
+            "token_type": "Bearer",
+            "expires_in": issued.expires_in,
+        }
+        if scope:
+            body["scope"] = scope
+        return body
+
+    def create_oauth2_request(self, request: FormRequest) -> FormRequest:
+        return request
+
+    def handle_response(self, status: int, body: Any, headers: list[tuple[str, str]]) -> Response:
+        return json_response(status, body, headers)
+
+    def token_response(self, request: FormRequest) -> Response:
+        """The token endpoint (RFC 6749 §3.2); an unexpected failure is a fixed 500."""
+        try:
+            return self.create_token_response(request)
+        except OAuth2Error as error:
+            return error_response(error)
+        except Exception:
+            log.exception("token endpoint failed")
+            return error_response(ServerError())
+
+
+def json_response(status: int, body: Any, headers: Iterable[tuple[str, str]] = ()) -> Response:
+    content = json.dumps(body, separators=(",", ":")).encode("utf-8")
+    merged = {**dict(headers), **NO_STORE}
+    merged.pop("Content-Type", None)
+    return Response(content, status, headers=merged, media_type="application/json")
+
+
+def error_response(error: OAuth2Error) -> Response:
+    """RFC 6749 §5.2: the error JSON, with the headers the error carries."""
+    status, body, headers = error()
+    return json_response(status, body, headers)

@@ -1,0 +1,125 @@
+"""Settings from AUTHSERVER_* environment variables and .env (docs/configuration.md)."""
+
+import ipaddress
+import os
+from datetime import timedelta
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pydantic import SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from authserver.errors import ConfigurationError
+
+ENV_PREFIX = "AUTHSERVER_"
+
+
+class Settings(BaseSettings):
+    """Every setting has a safe default; CONTRACT.md and docs/configuration.md list them."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_file=".env", extra="ignore", frozen=True
+    )
+
+    issuer: str = "http://127.0.0.1:8000"
+    database_url: str = "sqlite:///./var/authserver.db"
+    keys_dir: Path = Path("./keys")
+    mode: Literal["production", "development"] = "production"
+    keys_passphrase: SecretStr | None = None
+    keys_rsa_bits: Literal[2048, 3072] = 2048
+    keys_reload_interval: timedelta = timedelta(seconds=10)
+    jwks_max_age: timedelta = timedelta(minutes=5)
+    access_token_ttl: timedelta = timedelta(minutes=15)
+    refresh_token_ttl: timedelta = timedelta(days=7)
+    default_audience: str | None = None
+    client_cache_ttl: timedelta = timedelta(seconds=5)
+
+    @field_validator("issuer")
+    @classmethod
+    def _issuer_is_a_url_without_query_or_fragment(cls, value: str) -> str:
+        # RFC 8414 §2: the issuer is an https URL with no query or fragment.
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an absolute http(s) URL")
+        if parts.query or parts.fragment or "#" in value or parts.username:
+            raise ValueError("must have no query, fragment or userinfo")
+        return value.rstrip("/")
+
+    @field_validator("default_audience")
+    @classmethod
+    def _audience_is_not_blank(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise ValueError("must not be blank")
+        return value
+
+    @field_validator("keys_reload_interval", "jwks_max_age", "client_cache_ttl", mode="after")
+    @classmethod
+    def _not_negative(cls, value: timedelta) -> timedelta:
+        if value < timedelta(0):
+            raise ValueError("must not be negative")
+        return value
+
+    @field_validator("access_token_ttl", "refresh_token_ttl", mode="after")
+    @classmethod
+    def _positive(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError("must be a positive number of seconds")
+        return value
+
+    @model_validator(mode="after")
+    def _passphrase_is_not_blank(self) -> "Settings":
+        if self.keys_passphrase is not None and not self.keys_passphrase.get_secret_value():
+            raise ValueError("AUTHSERVER_KEYS_PASSPHRASE must not be empty when set")
+        return self
+
+    @property
+    def development(self) -> bool:
+        return self.mode == "development"
+
+    @property
+    def audience(self) -> str:
+        """The `aud` of access tokens whose request names no `resource` (RFC 8707)."""
+        return self.default_audience or self.issuer
+
+    @property
+    def issuer_is_https(self) -> bool:
+        return self.issuer.startswith("https://")
+
+    def production_problems(self) -> list[str]:
+        """What production mode refuses to start with; empty in development mode."""
+        if self.development:
+            return []
+        problems = []
+        if self.keys_passphrase is None:
+            problems.append(
+                "AUTHSERVER_KEYS_PASSPHRASE is required in production mode "
+                "(or set AUTHSERVER_MODE=development on a laptop)"
+            )
+        if not self.issuer_is_https and not _is_loopback(self.issuer):
+            problems.append("AUTHSERVER_ISSUER must be https in production mode")
+        if os.environ.get("AUTHLIB_INSECURE_TRANSPORT"):
+            problems.append("AUTHLIB_INSECURE_TRANSPORT must not be set in production mode")
+        return problems
+
+
+def _is_loopback(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the settings, turning a bad value into one line that names its variable."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as error:
+        first = error.errors()[0]
+        field = str(first["loc"][0]) if first["loc"] else ""
+        name = f"{ENV_PREFIX}{field.upper()}" if field else "settings"
+        message = first["msg"].removeprefix("Value error, ")
+        raise ConfigurationError(f"{name}: {message}") from None

@@ -1,0 +1,1 @@
+"""Tokens this server issues."""

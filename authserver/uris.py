@@ -1,0 +1,57 @@
+"""Checks on URIs that clients register (RFC 9700 §2.1, RFC 8252 §7, RFC 8707 §2)."""
+
+import ipaddress
+import re
+from urllib.parse import urlsplit
+
+_SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*$")
+_FORBIDDEN_SCHEMES = frozenset({"javascript", "data", "vbscript", "file"})
+
+
+def is_loopback_host(host: str | None) -> bool:
+    try:
+        return host is not None and ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def redirect_uri_problem(uri: str) -> str | None:
+    """Why `uri` cannot be registered as a redirect URI, or None when it can."""
+    if any(ord(c) <= 0x20 or ord(c) >= 0x7F for c in uri):
+        return "must be printable ASCII without spaces"
+    parts = urlsplit(uri)
+    scheme = parts.scheme
+    if not scheme or scheme in _FORBIDDEN_SCHEMES or not _SCHEME.match(scheme):
+        return "must be an absolute URI with an allowed scheme"
+    if "#" in uri:
+        return "must not contain a fragment (RFC 6749 §3.1.2)"
+    if "@" in parts.netloc:
+        return "must not contain userinfo"
+    if (
+        ";" in uri
+        or "/./" in parts.path
+        or "/../" in parts.path
+        or parts.path.endswith(("/.", "/.."))
+    ):
+        return "must not contain dot segments or ';'"
+    if scheme == "https":
+        return None if parts.hostname else "must name a host"
+    if scheme == "http":
+        # RFC 8252 §7.3 / §8.3: plain http only on a loopback IP literal.
+        return (
+            None
+            if is_loopback_host(parts.hostname)
+            else "http is allowed only on 127.0.0.1 or [::1]"
+        )
+    # RFC 8252 §7.1: a native app's private-use scheme is a reversed domain name.
+    return None if "." in scheme else "a private-use scheme must be a reversed domain name"
+
+
+def resource_uri_problem(uri: str) -> str | None:
+    """RFC 8707 §2: a resource is an absolute URI without a fragment."""
+    parts = urlsplit(uri)
+    if not parts.scheme or not (parts.netloc or parts.path) or "#" in uri:
+        return "must be an absolute URI without a fragment (RFC 8707 §2)"
+    if any(ord(c) <= 0x20 or ord(c) >= 0x7F for c in uri):
+        return "must be printable ASCII without spaces"
+    return None

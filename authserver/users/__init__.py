@@ -1,0 +1,1 @@
+"""End users who sign in at the login page."""
