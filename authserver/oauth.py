@@ -13,7 +13,7 @@ from starlette.responses import Response
 from authserver.clients.authentication import authenticate_client
 from authserver.clients.cache import ClientCache
 from authserver.clients.models import Client
-from authserver.errors import OAuth2Error, ServerError
+from authserver.errors import InvalidRequestError, OAuth2Error, ServerError
 from authserver.grants.client_credentials import ClientCredentialsGrant
 from authserver.settings import Settings
 from authserver.tokens.access import AccessTokenIssuer
@@ -120,6 +120,8 @@ class AuthorizationServer(_AuthorizationServer):
     def token_response(self, request: FormRequest) -> Response:
         """The token endpoint (RFC 6749 §3.2); an unexpected failure is a fixed 500."""
         try:
+            if not request.payload.grant_type:
+                raise InvalidRequestError("The grant_type parameter is required.")
             return self.create_token_response(request)
         except OAuth2Error as error:
             return error_response(error)
