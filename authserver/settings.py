@@ -53,6 +53,21 @@ class Settings(BaseSettings):
             raise ValueError("must not be blank")
         return value
 
+    @field_validator(
+        "keys_reload_interval",
+        "jwks_max_age",
+        "client_cache_ttl",
+        "access_token_ttl",
+        "refresh_token_ttl",
+        mode="before",
+    )
+    @classmethod
+    def _seconds(cls, value: object) -> object:
+        """Durations are seconds ("900"); ISO 8601 ("PT15M") is accepted too."""
+        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+            return int(value)
+        return value
+
     @field_validator("keys_reload_interval", "jwks_max_age", "client_cache_ttl", mode="after")
     @classmethod
     def _not_negative(cls, value: timedelta) -> timedelta:

@@ -1,0 +1,108 @@
+"""Rotation: next → current → retired → removed, and what each process sees."""
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from authserver.clock import utcnow
+from authserver.keys.keyring import KeyRing
+from authserver.keys.records import KeyState
+from authserver.keys.rotation import rotate_signing_keys
+from authserver.keys.store import FileKeyStore
+
+RETENTION = timedelta(minutes=20)
+
+
+def rotate(store: FileKeyStore, *, at_offset: timedelta = timedelta(0), notice=timedelta(0)):  # noqa: ANN001, ANN201
+    return rotate_signing_keys(
+        store, 2048, utcnow() + at_offset, retention=RETENTION, min_notice=notice
+    )
+
+
+def states(store: FileKeyStore) -> dict[str, KeyState]:
+    return {record.kid: record.state for record in store.read_records()}
+
+
+def test_rotation_promotes_next_retires_current_and_publishes_a_new_next(keys_dir: Path) -> None:
+    store = FileKeyStore(keys_dir, None)
+    before = states(store)
+    old_current = next(k for k, s in before.items() if s is KeyState.CURRENT)
+    old_next = next(k for k, s in before.items() if s is KeyState.NEXT)
+
+    rotation = rotate(store)
+
+    after = states(store)
+    assert rotation.promoted_kid == old_next
+    assert rotation.retired_kid == old_current
+    assert after[old_next] is KeyState.CURRENT
+    assert after[old_current] is KeyState.RETIRED
+    assert after[rotation.next_kid] is KeyState.NEXT
+    assert len(after) == 3
+    assert rotation.warnings == []
+
+
+def test_a_retired_key_is_removed_once_its_tokens_have_expired(keys_dir: Path) -> None:
+    store = FileKeyStore(keys_dir, None)
+    first = rotate(store)
+    assert first.retired_kid is not None
+    second = rotate(store, at_offset=RETENTION + timedelta(seconds=1))
+    assert first.retired_kid in second.removed_kids
+    assert first.retired_kid not in states(store)
+    assert not (keys_dir / f"key-{first.retired_kid}.pem").exists()
+
+
+def test_a_young_next_key_is_promoted_with_a_warning(keys_dir: Path) -> None:
+    store = FileKeyStore(keys_dir, None)
+    rotation = rotate(store, notice=timedelta(minutes=10))
+    assert rotation.promoted_kid in states(store)
+    assert states(store)[rotation.promoted_kid] is KeyState.CURRENT
+    assert "published" in rotation.warnings[0]
+
+
+def test_a_keyring_sees_a_rotation_without_a_restart(keys_dir: Path) -> None:
+    store = FileKeyStore(keys_dir, None)
+    first = KeyRing(store, timedelta(0), RETENTION)
+    second = KeyRing(FileKeyStore(keys_dir, None), timedelta(0), RETENTION)
+    old = first.current_kid
+
+    rotation = rotate(store)
+
+    for ring in (first, second):
+        assert ring.current_kid == rotation.promoted_kid
+        assert ring.signing_key.kid == rotation.promoted_kid
+        published = [key["kid"] for key in _keys(ring)]
+        assert published == [rotation.promoted_kid, rotation.next_kid, old]
+
+
+def test_a_keyring_rereads_the_store_only_after_its_reload_interval(keys_dir: Path) -> None:
+    store = FileKeyStore(keys_dir, None)
+    ring = KeyRing(store, timedelta(hours=1), RETENTION)
+    old = ring.current_kid
+    rotate(store)
+    # Within the interval the process keeps its view; the old key stays published.
+    assert ring.current_kid == old
+
+
+def test_a_keyring_stops_publishing_a_retired_key_after_retention(keys_dir: Path) -> None:
+    store = FileKeyStore(keys_dir, None)
+    rotation = rotate(store)
+    ring = KeyRing(store, timedelta(0), timedelta(0))
+    assert rotation.retired_kid not in [key["kid"] for key in _keys(ring)]
+    assert len(_keys(ring)) == 2
+
+
+@pytest.mark.parametrize("state", ["current"])
+def test_a_store_without_a_current_key_does_not_load(keys_dir: Path, state: str) -> None:
+    from authserver.errors import KeyStoreError
+
+    manifest = keys_dir / "keyring.json"
+    manifest.write_text(manifest.read_text().replace(f'"{state}"', '"next"'))
+    with pytest.raises(KeyStoreError, match="no current signing key"):
+        KeyRing(FileKeyStore(keys_dir, None), timedelta(0), RETENTION)
+
+
+def _keys(ring: KeyRing) -> list[dict[str, str]]:
+    import json
+
+    return json.loads(ring.jwks.body)["keys"]
