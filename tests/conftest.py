@@ -48,7 +48,9 @@ def postgresql_url() -> Iterator[str]:
             connection.execute(text("SELECT 1"))
     except Exception as error:  # noqa: BLE001 - any failure means no PostgreSQL here
         admin.dispose()
-        pytest.skip(f"no PostgreSQL answers at AUTHSERVER_TEST_POSTGRES_URL: {type(error).__name__}")
+        pytest.skip(
+            f"no PostgreSQL answers at AUTHSERVER_TEST_POSTGRES_URL: {type(error).__name__}"
+        )
     name = f"authserver_test_{uuid.uuid4().hex[:12]}"
     with admin.connect() as connection:
         connection.execute(text(f'CREATE DATABASE "{name}"'))

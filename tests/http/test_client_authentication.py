@@ -94,7 +94,9 @@ def test_a_malformed_basic_header_is_401_invalid_client(
     http: TestClient, authorization: str
 ) -> None:
     response = http.post(
-        "/token", data={"grant_type": "client_credentials"}, headers={"Authorization": authorization}
+        "/token",
+        data={"grant_type": "client_credentials"},
+        headers={"Authorization": authorization},
     )
     assert_oauth_error(response, 401, "invalid_client")
 

@@ -119,7 +119,12 @@ def test_two_resources_give_two_audiences(http: TestClient, registered: tuple[st
 
 @pytest.mark.parametrize(
     "resource",
-    ["https://billing.example.test", "https://orders.example.test/", "orders", f"{SERVICE_AUDIENCE}#x"],
+    [
+        "https://billing.example.test",
+        "https://orders.example.test/",
+        "orders",
+        f"{SERVICE_AUDIENCE}#x",
+    ],
 )
 def test_a_resource_the_client_may_not_have_is_invalid_target(
     http: TestClient, registered: tuple[str, str], resource: str

@@ -29,7 +29,10 @@ def auth(database: Database) -> dict[str, str]:
         (f"{FORM}; charset=iso-8859-1", b"grant_type=client_credentials"),
         ("application/json", b'{"grant_type": "client_credentials"}'),
         ("text/plain", b"grant_type=client_credentials"),
-        ("multipart/form-data; boundary=x", b'--x\r\nContent-Disposition: form-data; name="grant_type"\r\n\r\nclient_credentials\r\n--x--\r\n'),
+        (
+            "multipart/form-data; boundary=x",
+            b'--x\r\nContent-Disposition: form-data; name="grant_type"\r\n\r\nclient_credentials\r\n--x--\r\n',
+        ),
         ("", b"grant_type=client_credentials"),
     ],
     ids=[

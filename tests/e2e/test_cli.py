@@ -1,0 +1,172 @@
+"""The `authserver` command line, run as a real process: JSON output and exit codes 0/1/2."""
+
+import json
+from pathlib import Path
+
+import httpx
+import pytest
+
+from authserver.db import Database
+from tests.e2e.processes import cli_environment, run_cli, running_server
+
+
+@pytest.fixture
+def environment(database: Database, keys_dir: Path) -> dict[str, str]:
+    return cli_environment(database.url, keys_dir)
+
+
+def create_client(environment: dict[str, str], *extra: str) -> dict[str, object]:
+    result = run_cli(
+        environment,
+        "clients", "create", "--name", "Reports", "--grant-type", "client_credentials",
+        "--scope", "reports:read", "--audience", "https://reports.example.test", "--json", *extra,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+@pytest.mark.e2e
+def test_a_client_created_with_json_output_gets_a_token(environment: dict[str, str]) -> None:
+    created = create_client(environment)
+    assert set(created) >= {"client_id", "client_secret", "scope", "grant_types", "audiences"}
+    assert created["public"] is False
+
+    with running_server(environment) as base_url:
+        response = httpx.post(
+            f"{base_url}/token",
+            data={"grant_type": "client_credentials", "resource": "https://reports.example.test"},
+            auth=(str(created["client_id"]), str(created["client_secret"])),
+        )
+    assert response.status_code == 200, response.text
+    assert response.json()["scope"] == "reports:read"
+
+
+def test_clients_list_shows_clients_but_never_secrets(environment: dict[str, str]) -> None:
+    created = create_client(environment)
+    result = run_cli(environment, "clients", "list", "--json")
+    assert result.returncode == 0, result.stderr
+    listed = json.loads(result.stdout)
+    assert [c["client_id"] for c in listed] == [created["client_id"]]
+    assert str(created["client_secret"]) not in result.stdout
+    assert "secret_hash" not in listed[0]
+
+
+def test_clients_delete_removes_the_client_and_an_unknown_one_exits_1(
+    environment: dict[str, str],
+) -> None:
+    created = create_client(environment)
+    assert run_cli(environment, "clients", "delete", str(created["client_id"])).returncode == 0
+    again = run_cli(environment, "clients", "delete", str(created["client_id"]))
+    assert again.returncode == 1
+    assert again.stderr.count("\n") == 1
+    assert "no client" in again.stderr
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        ["clients", "create", "--grant-type", "client_credentials"],
+        ["clients", "create", "--name", "x", "--grant-type", "password"],
+        ["clients", "create", "--name", "x", "--grant-type", "client_credentials", "--public"],
+        ["clients", "create", "--name", "x", "--grant-type", "authorization_code"],
+        [
+            "clients", "create", "--name", "x", "--grant-type", "authorization_code",
+            "--redirect-uri", "http://app.example.test/callback",
+        ],
+        [
+            "clients", "create", "--name", "x", "--grant-type", "authorization_code",
+            "--redirect-uri", "https://app.example.test/callback#fragment",
+        ],
+        ["clients", "create", "--name", "x", "--grant-type", "client_credentials", "--scope", 'a"b'],
+        ["clients", "frobnicate"],
+        ["serve", "--port", "not-a-port"],
+        ["users", "create", "--username", "eve"],
+    ],
+    ids=[
+        "missing-name",
+        "unknown-grant",
+        "public-client-credentials",
+        "code-without-redirect",
+        "http-redirect-off-loopback",
+        "redirect-with-fragment",
+        "malformed-scope",
+        "unknown-command",
+        "bad-port",
+        "password-not-from-stdin",
+    ],
+)  # fmt: skip
+def test_bad_arguments_exit_2(tmp_path: Path, arguments: list[str]) -> None:
+    # Usage errors are found before any database is opened: one database suffices.
+    environment = cli_environment(f"sqlite:///{tmp_path / 'unused.db'}", tmp_path / "keys")
+    result = run_cli(environment, *arguments)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_an_invalid_setting_exits_1_with_one_line_naming_it(environment: dict[str, str]) -> None:
+    result = run_cli({**environment, "AUTHSERVER_ACCESS_TOKEN_TTL": "soon"}, "clients", "list")
+    assert result.returncode == 1
+    assert result.stderr.startswith("authserver: AUTHSERVER_ACCESS_TOKEN_TTL")
+    assert result.stderr.count("\n") == 1
+
+
+def test_serve_refuses_a_database_behind_its_migrations(tmp_path: Path, keys_dir: Path) -> None:
+    environment = cli_environment(f"sqlite:///{tmp_path / 'fresh.db'}", keys_dir)
+    result = run_cli(environment, "serve", "--port", "1")
+    assert result.returncode == 1
+    assert "authserver db upgrade" in result.stderr
+    assert result.stderr.count("\n") == 1
+    upgraded = run_cli(environment, "db", "upgrade")
+    assert upgraded.returncode == 0, upgraded.stderr
+
+
+def test_serve_in_production_mode_without_a_passphrase_exits_1(
+    environment: dict[str, str],
+) -> None:
+    result = run_cli({**environment, "AUTHSERVER_MODE": "production"}, "serve")
+    assert result.returncode == 1
+    assert "AUTHSERVER_KEYS_PASSPHRASE" in result.stderr
+
+
+def test_users_create_reads_the_password_from_stdin(environment: dict[str, str]) -> None:
+    created = run_cli(
+        environment, "users", "create", "--username", "dana", "--password-stdin", "--json",
+        stdin="hunter2 but longer\n",
+    )  # fmt: skip
+    assert created.returncode == 0, created.stderr
+    assert json.loads(created.stdout)["username"] == "dana"
+    duplicate = run_cli(
+        environment, "users", "create", "--username", "DANA", "--password-stdin", stdin="x\n"
+    )
+    assert duplicate.returncode == 1
+    listed = json.loads(run_cli(environment, "users", "list", "--json").stdout)
+    assert [u["username"] for u in listed] == ["dana"]
+    assert run_cli(environment, "users", "disable", "dana").returncode == 0
+    listed = json.loads(run_cli(environment, "users", "list", "--json").stdout)
+    assert listed[0]["disabled"] is True
+
+
+def test_keys_list_and_rotate(environment: dict[str, str]) -> None:
+    before = json.loads(run_cli(environment, "keys", "list", "--json").stdout)
+    assert [k["state"] for k in before] == ["current", "next"]
+    assert all(
+        set(k) == {"kid", "state", "created_at", "activated_at", "retired_at"} for k in before
+    )
+
+    rotated = run_cli(environment, "keys", "rotate", "--json")
+    assert rotated.returncode == 0, rotated.stderr
+    # The template's next key is younger than JWKS max-age: promoted, with a warning.
+    assert rotated.stderr.startswith("warning: next key")
+    result = json.loads(rotated.stdout)
+    assert result["current"] == before[1]["kid"]
+    assert result["retired"] == before[0]["kid"]
+
+    after = {
+        k["kid"]: k["state"]
+        for k in json.loads(run_cli(environment, "keys", "list", "--json").stdout)
+    }
+    assert after == {
+        before[0]["kid"]: "retired",
+        before[1]["kid"]: "current",
+        result["next"]: "next",
+    }
