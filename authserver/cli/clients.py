@@ -7,7 +7,12 @@ import typer
 
 from authserver.cli.context import JsonOption, emit, transaction
 from authserver.clients.models import Client
-from authserver.clients.registration import ClientSpec, RegistrationError, register_client
+from authserver.clients.registration import (
+    ClientSpec,
+    RegistrationError,
+    register_client,
+    validate,
+)
 from authserver.clients.repository import ClientRepository
 from authserver.errors import AuthserverError
 
@@ -49,11 +54,12 @@ def create(
         skip_consent=skip_consent,
         can_introspect=introspect,
     )
+    try:
+        validate(spec)  # a usage error is reported before the database is opened
+    except RegistrationError as error:
+        raise typer.BadParameter(str(error), param_hint=error.field) from None
     with transaction() as session:
-        try:
-            client, secret = register_client(ClientRepository(session), spec)
-        except RegistrationError as error:
-            raise typer.BadParameter(str(error), param_hint=error.field) from None
+        client, secret = register_client(ClientRepository(session), spec)
         data = {**describe(client), "client_secret": secret}
     text = f"client_id: {client.client_id}"
     if secret:

@@ -9,7 +9,7 @@ router = APIRouter()
 
 
 @router.get("/healthz")
-def healthz() -> JSONResponse:
+async def healthz() -> JSONResponse:
     return JSONResponse({"status": "ok"}, headers={"Cache-Control": "no-store"})
 
 

@@ -1,4 +1,7 @@
-"""Discovery (RFC 8414, OIDC Discovery) and the JWKS (RFC 7517), served from memory."""
+"""Discovery (RFC 8414, OIDC Discovery) and the JWKS (RFC 7517), served from memory.
+
+No I/O beyond a stat of the key manifest once per reload interval: they run in the event loop.
+"""
 
 from fastapi import APIRouter, Request
 from starlette.responses import Response
@@ -10,7 +13,7 @@ router = APIRouter()
 
 @router.get("/.well-known/openid-configuration")
 @router.get("/.well-known/oauth-authorization-server")
-def metadata(request: Request) -> Response:
+async def metadata(request: Request) -> Response:
     return Response(
         request.app.state.metadata,
         media_type="application/json",
@@ -19,7 +22,7 @@ def metadata(request: Request) -> Response:
 
 
 @router.get("/.well-known/jwks.json")
-def jwks(request: Request, services: AppServices) -> Response:
+async def jwks(request: Request, services: AppServices) -> Response:
     document = services.keyring.jwks
     max_age = int(services.settings.jwks_max_age.total_seconds())
     headers = {"Cache-Control": f"public, max-age={max_age}", "ETag": document.etag}

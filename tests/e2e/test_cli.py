@@ -77,7 +77,10 @@ def test_clients_delete_removes_the_client_and_an_unknown_one_exits_1(
             "clients", "create", "--name", "x", "--grant-type", "authorization_code",
             "--redirect-uri", "https://app.example.test/callback#fragment",
         ],
-        ["clients", "create", "--name", "x", "--grant-type", "client_credentials", "--scope", 'a"b'],
+        [
+            "clients", "create", "--name", "x", "--grant-type", "client_credentials",
+            "--scope", 'a"b',
+        ],
         ["clients", "frobnicate"],
         ["serve", "--port", "not-a-port"],
         ["users", "create", "--username", "eve"],

@@ -31,7 +31,8 @@ def auth(database: Database) -> dict[str, str]:
         ("text/plain", b"grant_type=client_credentials"),
         (
             "multipart/form-data; boundary=x",
-            b'--x\r\nContent-Disposition: form-data; name="grant_type"\r\n\r\nclient_credentials\r\n--x--\r\n',
+            b'--x\r\nContent-Disposition: form-data; name="grant_type"\r\n\r\n'
+            b"client_credentials\r\n--x--\r\n",
         ),
         ("", b"grant_type=client_credentials"),
     ],
@@ -76,7 +77,7 @@ def test_a_parameter_without_a_value_counts_as_omitted(
 def test_a_body_over_the_limit_is_refused_even_without_a_content_length(
     http: TestClient, auth: dict[str, str]
 ) -> None:
-    def chunks():  # noqa: ANN202 - a generator body makes httpx send it chunked
+    def chunks():
         yield b"grant_type=client_credentials&pad="
         for _ in range(40):
             yield b"x" * 1024

@@ -64,6 +64,13 @@ def test_an_invalid_value_is_one_line_naming_the_variable(
     assert "\n" not in message
 
 
+def test_the_rsa_key_size_can_be_set_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("AUTHSERVER_KEYS_RSA_BITS", "3072")
+    assert load_settings().keys_rsa_bits == 3072
+
+
 def test_a_trailing_slash_on_the_issuer_is_dropped(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AUTHSERVER_ISSUER", "https://idp.example.test/")
     assert load_settings().issuer == "https://idp.example.test"

@@ -14,7 +14,7 @@ from authserver.keys.store import FileKeyStore
 RETENTION = timedelta(minutes=20)
 
 
-def rotate(store: FileKeyStore, *, at_offset: timedelta = timedelta(0), notice=timedelta(0)):  # noqa: ANN001, ANN201
+def rotate(store: FileKeyStore, *, at_offset: timedelta = timedelta(0), notice=timedelta(0)):
     return rotate_signing_keys(
         store, 2048, utcnow() + at_offset, retention=RETENTION, min_notice=notice
     )

@@ -110,7 +110,7 @@ def test_a_fresh_directory_is_tightened_to_0700(tmp_path: Path) -> None:
 
 def test_a_damaged_manifest_is_a_clear_error(keys_dir: Path) -> None:
     (keys_dir / "keyring.json").write_text('{"keys": [{"kid": "../../etc/passwd"}]}')
-    with pytest.raises(KeyStoreError, match="keyring.json"):
+    with pytest.raises(KeyStoreError, match=r"keyring\.json"):
         FileKeyStore(keys_dir, None).read_records()
 
 
