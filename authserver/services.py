@@ -7,7 +7,7 @@ from authserver.clients.models import Client
 from authserver.clients.repository import ClientRepository
 from authserver.clock import utcnow
 from authserver.db import Database
-from authserver.keys.keyring import KeyRing, key_retention
+from authserver.keys.keyring import KeyRing
 from authserver.keys.rotation import ensure_signing_keys
 from authserver.keys.store import FileKeyStore
 from authserver.oauth import AuthorizationServer
@@ -32,7 +32,7 @@ def build_services(settings: Settings, database: Database) -> Services:
     """Create the first signing keys if the store is empty, then load them once."""
     store = key_store(settings)
     ensure_signing_keys(store, settings.keys_rsa_bits, utcnow())
-    keyring = KeyRing(store, settings.keys_reload_interval, key_retention(settings))
+    keyring = KeyRing(store, settings.keys_reload_interval)
     clients = ClientCache(
         lambda client_id: _load_client(database, client_id), settings.client_cache_ttl
     )

@@ -86,8 +86,8 @@ class Settings(BaseSettings):
     @field_validator("access_token_ttl", "refresh_token_ttl", mode="after")
     @classmethod
     def _positive(cls, value: timedelta) -> timedelta:
-        if value <= timedelta(0):
-            raise ValueError("must be a positive number of seconds")
+        if value < timedelta(seconds=1):
+            raise ValueError("must be at least 1 second")
         return value
 
     @model_validator(mode="after")

@@ -27,6 +27,6 @@ def readyz(services: AppServices) -> JSONResponse:
 
 def _has_signing_key(services: AppServices) -> bool:
     try:
-        return bool(services.keyring.current_kid)
+        return bool(services.keyring.current_kid) and services.keyring.reload_error is None
     except Exception:  # noqa: BLE001 - an unreadable key store means not ready
         return False

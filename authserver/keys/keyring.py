@@ -4,8 +4,11 @@ Each process re-reads the manifest when it changes, checking at most once per
 AUTHSERVER_KEYS_RELOAD_INTERVAL; so a rotation reaches every process sharing the store
 within that interval, without a restart. A process that has not yet seen a rotation
 keeps signing with the key just retired, which stays published (see `key_retention`).
+If a reload fails (say, a key the passphrase cannot open), the process keeps its last
+good view, logs the cause, and reports not ready at /readyz until a reload succeeds.
 """
 
+import logging
 import threading
 import time
 from dataclasses import dataclass
@@ -20,6 +23,8 @@ from authserver.keys.records import KeyRecord, KeyState
 from authserver.keys.rotation import published_records
 from authserver.keys.store import FileKeyStore
 from authserver.settings import Settings
+
+log = logging.getLogger(__name__)
 
 # Clock skew a verifier may allow on `exp` (RFC 8725 §3.10 leaves it to us; we say 60 s).
 _VERIFIER_LEEWAY = timedelta(seconds=60)
@@ -41,10 +46,10 @@ class _Snapshot:
 
 
 class KeyRing:
-    def __init__(self, store: FileKeyStore, reload_interval: timedelta, retention: timedelta):
+    def __init__(self, store: FileKeyStore, reload_interval: timedelta) -> None:
         self._store = store
         self._reload_interval = reload_interval.total_seconds()
-        self._retention = retention
+        self.reload_error: str | None = None
         self._parsed: dict[str, RSAKey] = {}
         self._lock = threading.Lock()
         self._checked_at = time.monotonic()
@@ -70,17 +75,25 @@ class KeyRing:
                 self._checked_at = time.monotonic()
                 signature = self._store.manifest_signature()
                 if signature != self._snapshot.signature or self._retired_key_expired():
-                    self._snapshot = self._load(signature)
+                    self._reload(signature)
                 snapshot = self._snapshot
         return snapshot
 
+    def _reload(self, signature: tuple[int, int, int] | None) -> None:
+        try:
+            self._snapshot = self._load(signature)
+            self.reload_error = None
+        except KeyStoreError as error:
+            self.reload_error = str(error)
+            log.error("key store reload failed, keeping the last good keys: %s", error)
+
     def _retired_key_expired(self) -> bool:
-        published = published_records(list(self._snapshot.records), utcnow(), self._retention)
+        published = published_records(list(self._snapshot.records), utcnow())
         return tuple(r.kid for r in published) != self._snapshot.published_kids
 
     def _load(self, signature: tuple[int, int, int] | None) -> _Snapshot:
         stored = self._store.read_records()
-        records = published_records(stored, utcnow(), self._retention)
+        records = published_records(stored, utcnow())
         current = next((r for r in records if r.state is KeyState.CURRENT), None)
         if current is None:
             raise KeyStoreError(f"no current signing key in {self._store.directory}")

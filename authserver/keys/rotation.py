@@ -5,10 +5,8 @@ from datetime import datetime, timedelta
 
 from joserfc.jwk import RSAKey
 
-from authserver.keys.records import KeyRecord, KeyState
+from authserver.keys.records import PUBLIC_MEMBERS, KeyRecord, KeyState
 from authserver.keys.store import FileKeyStore
-
-_PUBLIC_MEMBERS = ("kty", "n", "e")
 
 
 @dataclass(frozen=True)
@@ -28,7 +26,7 @@ def generate_signing_key(store: FileKeyStore, bits: int, now: datetime) -> KeyRe
     return KeyRecord(
         kid=key.thumbprint(),
         state=KeyState.NEXT,
-        public_jwk={name: str(public[name]) for name in _PUBLIC_MEMBERS},
+        public_jwk={name: str(public[name]) for name in PUBLIC_MEMBERS},
         created_at=now,
     )
 
@@ -49,7 +47,7 @@ def rotate_signing_keys(
 ) -> Rotation:
     """Promote `next` to `current`, retire `current`, publish a new `next`.
 
-    Retired keys whose tokens have all expired (`retention` after retirement) are removed.
+    The retired key stays published for `retention`; keys past theirs are removed.
     `min_notice` is how long `next` should have been published for every verifier's
     cache to hold it; a younger one is promoted all the same, with a warning.
     """
@@ -67,9 +65,11 @@ def rotate_signing_keys(
                 f"next key {upcoming.kid} was published {age}s ago, less than the "
                 f"{int(min_notice.total_seconds())}s that JWKS caches may keep an older set"
             )
+        # The key about to sign must load with this passphrase, or nothing is written.
+        store.load_private_key(upcoming.kid)
         current = _find(records, KeyState.CURRENT)
-        rotated = [_rotated(record, upcoming.kid, now) for record in records]
-        kept = [r for r in rotated if not _expired(r, now, retention)]
+        rotated = [_rotated(record, upcoming.kid, now, retention) for record in records]
+        kept = [r for r in rotated if not r.expired(now)]
         fresh = generate_signing_key(store, bits, now)
         store.write_records([*kept, fresh])
         removed = [r.kid for r in rotated if r not in kept]
@@ -84,12 +84,10 @@ def rotate_signing_keys(
         )
 
 
-def published_records(
-    records: list[KeyRecord], now: datetime, retention: timedelta
-) -> list[KeyRecord]:
+def published_records(records: list[KeyRecord], now: datetime) -> list[KeyRecord]:
     """What the JWKS holds: current first, then next, then retired keys still in use."""
     order = {KeyState.CURRENT: 0, KeyState.NEXT: 1, KeyState.RETIRED: 2}
-    alive = [r for r in records if not _expired(r, now, retention)]
+    alive = [r for r in records if not r.expired(now)]
     return sorted(alive, key=lambda r: order[r.state])
 
 
@@ -97,17 +95,11 @@ def _find(records: list[KeyRecord], state: KeyState) -> KeyRecord | None:
     return next((r for r in records if r.state is state), None)
 
 
-def _rotated(record: KeyRecord, promoted_kid: str, now: datetime) -> KeyRecord:
+def _rotated(
+    record: KeyRecord, promoted_kid: str, now: datetime, retention: timedelta
+) -> KeyRecord:
     if record.kid == promoted_kid:
         return record.promoted(now)
     if record.state is KeyState.CURRENT:
-        return record.retired(now)
+        return record.retired(now, retention)
     return record
-
-
-def _expired(record: KeyRecord, now: datetime, retention: timedelta) -> bool:
-    return (
-        record.state is KeyState.RETIRED
-        and record.retired_at is not None
-        and record.retired_at + retention <= now
-    )

@@ -16,6 +16,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from cryptography.hazmat.primitives.serialization import (
+    BestAvailableEncryption,
+    Encoding,
+    KeySerializationEncryption,
+    NoEncryption,
+    PrivateFormat,
+)
 from joserfc.jwk import RSAKey
 
 from authserver.errors import KeyStoreError
@@ -67,8 +74,15 @@ class FileKeyStore:
         self._write_atomically(MANIFEST, json.dumps(document, indent=2).encode("utf-8"))
 
     def save_private_key(self, key: RSAKey) -> None:
-        pem = key.as_pem(private=True, password=self._passphrase)
+        pem = key.private_key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, self._encryption())
         self._write_atomically(f"key-{key.kid}.pem", pem)
+
+    def _encryption(self) -> KeySerializationEncryption:
+        # PKCS#8 with cryptography's best available scheme (PBES2, AES-256-CBC). Its KDF
+        # rounds are not adjustable for PKCS#8: use a long random passphrase (docs/keys.md).
+        if self._passphrase is None:
+            return NoEncryption()
+        return BestAvailableEncryption(self._passphrase.encode("utf-8"))
 
     def load_private_key(self, kid: str) -> RSAKey:
         """Parse (and validate) one private key; callers keep the result, it costs ~50 ms."""
@@ -78,6 +92,11 @@ class FileKeyStore:
         encrypted = pem.startswith(_ENCRYPTED_PEM)
         if encrypted and self._passphrase is None:
             raise KeyStoreError(f"{path.name} is encrypted: set AUTHSERVER_KEYS_PASSPHRASE")
+        if not encrypted and self._passphrase is not None:
+            raise KeyStoreError(
+                f"{path.name} is not encrypted but AUTHSERVER_KEYS_PASSPHRASE is set; "
+                "refusing a key stored in the clear"
+            )
         try:
             key = RSAKey.import_key(
                 pem, _KEY_PARAMETERS, password=self._passphrase if encrypted else None

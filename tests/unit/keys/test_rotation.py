@@ -1,5 +1,6 @@
 """Rotation: next → current → retired → removed, and what each process sees."""
 
+import json
 from datetime import timedelta
 from pathlib import Path
 
@@ -62,8 +63,8 @@ def test_a_young_next_key_is_promoted_with_a_warning(keys_dir: Path) -> None:
 
 def test_a_keyring_sees_a_rotation_without_a_restart(keys_dir: Path) -> None:
     store = FileKeyStore(keys_dir, None)
-    first = KeyRing(store, timedelta(0), RETENTION)
-    second = KeyRing(FileKeyStore(keys_dir, None), timedelta(0), RETENTION)
+    first = KeyRing(store, timedelta(0))
+    second = KeyRing(FileKeyStore(keys_dir, None), timedelta(0))
     old = first.current_kid
 
     rotation = rotate(store)
@@ -77,19 +78,48 @@ def test_a_keyring_sees_a_rotation_without_a_restart(keys_dir: Path) -> None:
 
 def test_a_keyring_rereads_the_store_only_after_its_reload_interval(keys_dir: Path) -> None:
     store = FileKeyStore(keys_dir, None)
-    ring = KeyRing(store, timedelta(hours=1), RETENTION)
+    ring = KeyRing(store, timedelta(hours=1))
     old = ring.current_kid
     rotate(store)
     # Within the interval the process keeps its view; the old key stays published.
     assert ring.current_kid == old
 
 
-def test_a_keyring_stops_publishing_a_retired_key_after_retention(keys_dir: Path) -> None:
+def test_a_keyring_stops_publishing_a_retired_key_after_its_removal_time(keys_dir: Path) -> None:
     store = FileKeyStore(keys_dir, None)
     rotation = rotate(store)
-    ring = KeyRing(store, timedelta(0), timedelta(0))
+    ring = KeyRing(store, timedelta(0))
+    assert rotation.retired_kid in [key["kid"] for key in _keys(ring)]
+    # Later, past `remove_after`, without any rotation: the running process drops it.
+    manifest = keys_dir / "keyring.json"
+    document = json.loads(manifest.read_text())
+    for item in document["keys"]:
+        if item["state"] == "retired":
+            item["remove_after"] = (utcnow() - timedelta(seconds=1)).isoformat()
+    manifest.write_text(json.dumps(document))
     assert rotation.retired_kid not in [key["kid"] for key in _keys(ring)]
     assert len(_keys(ring)) == 2
+
+
+def test_the_removal_time_is_fixed_when_the_key_retires(keys_dir: Path) -> None:
+    store = FileKeyStore(keys_dir, None)
+    rotation = rotate(store)
+    retired = next(r for r in store.read_records() if r.kid == rotation.retired_kid)
+    assert retired.retired_at is not None
+    assert retired.remove_after == retired.retired_at + RETENTION
+
+
+def test_a_rotation_with_the_wrong_passphrase_writes_nothing(tmp_path: Path) -> None:
+    from authserver.errors import KeyStoreError
+    from authserver.keys.rotation import ensure_signing_keys
+
+    directory = tmp_path / "keys"
+    ensure_signing_keys(FileKeyStore(directory, "right"), 2048, utcnow())
+    before = (directory / "keyring.json").read_bytes()
+    with pytest.raises(KeyStoreError, match="wrong passphrase"):
+        rotate(FileKeyStore(directory, "wrong"))
+    assert (directory / "keyring.json").read_bytes() == before
+    assert len(list(directory.glob("key-*.pem"))) == 2
 
 
 @pytest.mark.parametrize("state", ["current"])
@@ -99,10 +129,8 @@ def test_a_store_without_a_current_key_does_not_load(keys_dir: Path, state: str)
     manifest = keys_dir / "keyring.json"
     manifest.write_text(manifest.read_text().replace(f'"{state}"', '"next"'))
     with pytest.raises(KeyStoreError, match="no current signing key"):
-        KeyRing(FileKeyStore(keys_dir, None), timedelta(0), RETENTION)
+        KeyRing(FileKeyStore(keys_dir, None), timedelta(0))
 
 
 def _keys(ring: KeyRing) -> list[dict[str, str]]:
-    import json
-
     return json.loads(ring.jwks.body)["keys"]

@@ -114,6 +114,35 @@ def test_a_damaged_manifest_is_a_clear_error(keys_dir: Path) -> None:
         FileKeyStore(keys_dir, None).read_records()
 
 
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        lambda jwk: jwk.update(d="AQAB"),
+        lambda jwk: jwk.update(n=jwk["n"][:-4] + "AAAA"),
+        lambda jwk: jwk.update(kty="oct"),
+    ],
+    ids=["private-member-added", "modulus-swapped", "wrong-kty"],
+)
+def test_a_tampered_public_key_is_never_published(keys_dir: Path, tamper) -> None:
+    manifest = keys_dir / "keyring.json"
+    document = json.loads(manifest.read_text())
+    tamper(document["keys"][0]["public_jwk"])
+    manifest.write_text(json.dumps(document))
+    records = None
+    try:
+        records = FileKeyStore(keys_dir, None).read_records()
+    except KeyStoreError:
+        return
+    # An extra member is dropped; only kty, n, e (checked against the kid) remain.
+    assert set(records[0].public_jwk) == {"kty", "n", "e"}
+
+
+def test_a_key_in_the_clear_is_refused_when_a_passphrase_is_set(keys_dir: Path) -> None:
+    kid = FileKeyStore(keys_dir, None).read_records()[0].kid
+    with pytest.raises(KeyStoreError, match="not encrypted"):
+        FileKeyStore(keys_dir, "s3cret").load_private_key(kid)
+
+
 def _ensure_in_process(directory: str) -> bool:
     return ensure_signing_keys(FileKeyStore(Path(directory), None), 2048, utcnow())
 
