@@ -10,13 +10,6 @@ from tests.factories import make_client
 from tests.http.tokens import assert_oauth_error, basic, request_token
 
 
-@pytest.fixture
-def registered(database: Database) -> tuple[str, str]:
-    client, secret = make_client(database)
-    assert secret is not None
-    return client.client_id, secret
-
-
 def test_a_wrong_secret_is_401_invalid_client_with_a_basic_challenge(
     http: TestClient, registered: tuple[str, str]
 ) -> None:

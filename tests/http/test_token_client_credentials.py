@@ -17,13 +17,6 @@ from tests.http.tokens import (
 )
 
 
-@pytest.fixture
-def registered(database: Database) -> tuple[str, str]:
-    client, secret = make_client(database)
-    assert secret is not None
-    return client.client_id, secret
-
-
 def test_a_token_carries_the_rfc_9068_header_and_claims(
     http: TestClient, registered: tuple[str, str]
 ) -> None:
