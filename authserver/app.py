@@ -13,7 +13,7 @@ from starlette.responses import Response
 from authserver import __version__
 from authserver.db import Database
 from authserver.discovery import server_metadata
-from authserver.errors import ConfigurationError, InvalidRequestError, OAuth2Error, ServerError
+from authserver.errors import InvalidRequestError, OAuth2Error, ServerError
 from authserver.http import health, token, wellknown
 from authserver.oauth import error_response, json_response
 from authserver.schema import ensure_schema_is_current
@@ -25,9 +25,7 @@ log = logging.getLogger(__name__)
 
 def create_app(settings: Settings) -> FastAPI:
     """Check the settings and the schema, load the keys, and mount every route."""
-    problems = settings.production_problems()
-    if problems:
-        raise ConfigurationError(problems[0])
+    settings.ensure_production_ready()
     database = Database(settings.database_url)
     ensure_schema_is_current(database)
     services = build_services(settings, database)

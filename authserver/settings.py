@@ -109,6 +109,11 @@ class Settings(BaseSettings):
     def issuer_is_https(self) -> bool:
         return self.issuer.startswith("https://")
 
+    def ensure_production_ready(self) -> None:
+        """Raise the first production problem as a one-line ConfigurationError."""
+        if problems := self.production_problems():
+            raise ConfigurationError(problems[0])
+
     def production_problems(self) -> list[str]:
         """What production mode refuses to start with; empty in development mode."""
         if self.development:

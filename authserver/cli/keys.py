@@ -4,7 +4,6 @@ import typer
 
 from authserver.cli.context import JsonOption, emit, warn
 from authserver.clock import utcnow
-from authserver.errors import ConfigurationError
 from authserver.keys.keyring import key_retention
 from authserver.keys.rotation import rotate_signing_keys
 from authserver.services import key_store
@@ -35,8 +34,7 @@ def list_keys(as_json: JsonOption = False) -> None:
 def rotate(as_json: JsonOption = False) -> None:
     """Promote the next key to current, retire the current one, publish a new next key."""
     settings = load_settings()
-    if problems := settings.production_problems():
-        raise ConfigurationError(problems[0])
+    settings.ensure_production_ready()
     rotation = rotate_signing_keys(
         key_store(settings),
         settings.keys_rsa_bits,
