@@ -1,6 +1,23 @@
 """Every table, imported in one place for Alembic and the tests."""
 
 from authserver.clients.models import Client
+from authserver.login.models import Consent, LoginSession, LoginThrottle
+from authserver.tokens.models import (
+    AuthorizationCode,
+    RefreshToken,
+    RevokedAccessToken,
+    TokenFamily,
+)
 from authserver.users.models import User
 
-__all__ = ["Client", "User"]
+__all__ = [
+    "AuthorizationCode",
+    "Client",
+    "Consent",
+    "LoginSession",
+    "LoginThrottle",
+    "RefreshToken",
+    "RevokedAccessToken",
+    "TokenFamily",
+    "User",
+]

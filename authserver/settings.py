@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import SecretStr, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from authserver.errors import ConfigurationError
@@ -34,6 +34,13 @@ class Settings(BaseSettings):
     refresh_token_ttl: timedelta = timedelta(days=7)
     default_audience: str | None = None
     client_cache_ttl: timedelta = timedelta(seconds=5)
+    id_token_ttl: timedelta = timedelta(minutes=10)
+    authorization_code_ttl: timedelta = timedelta(seconds=60)
+    session_ttl: timedelta = timedelta(hours=12)
+    session_idle_ttl: timedelta = timedelta(hours=1)
+    refresh_token_idle_ttl: timedelta | None = None
+    refresh_reuse_grace: timedelta = timedelta(0)
+    login_max_concurrent_hashes: int = Field(default_factory=lambda: os.cpu_count() or 2, ge=1)
 
     @field_validator("issuer")
     @classmethod
@@ -67,6 +74,12 @@ class Settings(BaseSettings):
         "client_cache_ttl",
         "access_token_ttl",
         "refresh_token_ttl",
+        "id_token_ttl",
+        "authorization_code_ttl",
+        "session_ttl",
+        "session_idle_ttl",
+        "refresh_token_idle_ttl",
+        "refresh_reuse_grace",
         mode="before",
     )
     @classmethod
@@ -76,18 +89,40 @@ class Settings(BaseSettings):
             return int(value)
         return value
 
-    @field_validator("keys_reload_interval", "jwks_max_age", "client_cache_ttl", mode="after")
+    @field_validator(
+        "keys_reload_interval",
+        "jwks_max_age",
+        "client_cache_ttl",
+        "refresh_reuse_grace",
+        mode="after",
+    )
     @classmethod
     def _not_negative(cls, value: timedelta) -> timedelta:
         if value < timedelta(0):
             raise ValueError("must not be negative")
         return value
 
-    @field_validator("access_token_ttl", "refresh_token_ttl", mode="after")
+    @field_validator(
+        "access_token_ttl",
+        "refresh_token_ttl",
+        "id_token_ttl",
+        "session_ttl",
+        "session_idle_ttl",
+        "refresh_token_idle_ttl",
+        mode="after",
+    )
     @classmethod
-    def _positive(cls, value: timedelta) -> timedelta:
-        if value < timedelta(seconds=1):
+    def _positive(cls, value: timedelta | None) -> timedelta | None:
+        if value is not None and value < timedelta(seconds=1):
             raise ValueError("must be at least 1 second")
+        return value
+
+    @field_validator("authorization_code_ttl", mode="after")
+    @classmethod
+    def _short(cls, value: timedelta) -> timedelta:
+        # RFC 6749 §4.1.2: a code expires shortly after it is issued (10 minutes at most).
+        if not timedelta(seconds=1) <= value <= timedelta(minutes=10):
+            raise ValueError("must be between 1 and 600 seconds")
         return value
 
     @model_validator(mode="after")
@@ -108,6 +143,11 @@ class Settings(BaseSettings):
     @property
     def issuer_is_https(self) -> bool:
         return self.issuer.startswith("https://")
+
+    @property
+    def cookie_prefix(self) -> str:
+        """`__Host-` binds cookies to this exact origin; browsers allow it only with Secure."""
+        return "__Host-" if self.issuer_is_https else ""
 
     def ensure_production_ready(self) -> None:
         """Raise the first production problem as a one-line ConfigurationError."""

@@ -34,6 +34,12 @@ def authenticate_client(
     if credentials.method not in methods:
         raise _failed()
     client = find_client(credentials.client_id)
+    if credentials.method == "none":
+        # RFC 6749 §2.1: a public client has no secret and only identifies itself.
+        if client is None or not client.check_endpoint_auth_method("none", endpoint):
+            raise _failed()
+        request.auth_method = "none"
+        return client
     secret_hash = client.secret_hash if client is not None else None
     if not verify_client_secret(credentials.client_secret, secret_hash) or client is None:
         raise _failed()
@@ -53,6 +59,8 @@ def read_credentials(request: OAuth2Request) -> Credentials:
         return Credentials("client_secret_basic", *basic)
     if "client_secret" in form and "client_id" in form:
         return Credentials("client_secret_post", form["client_id"], form["client_secret"])
+    if "client_id" in form:
+        return Credentials("none", form["client_id"], "")
     raise InvalidClientError(status_code=401, description="Client authentication is required.")
 
 

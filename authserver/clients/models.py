@@ -3,11 +3,12 @@
 from datetime import datetime
 
 from authlib.oauth2.rfc6749 import ClientMixin
-from sqlalchemy import JSON, Column, DateTime
+from sqlalchemy import JSON, Column
 from sqlmodel import Field, SQLModel
 
 from authserver.clients.secrets import verify_client_secret
 from authserver.clock import utcnow
+from authserver.db import moment_column
 
 GRANT_TYPES = ("authorization_code", "client_credentials", "refresh_token")
 CONFIDENTIAL_AUTH_METHODS = ("client_secret_basic", "client_secret_post")
@@ -30,12 +31,8 @@ class Client(SQLModel, ClientMixin, table=True):
     scope: str = Field(default="", max_length=2000)
     skip_consent: bool = False
     can_introspect: bool = False
-    created_at: datetime = Field(
-        default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False)
-    )
-    updated_at: datetime = Field(
-        default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False)
-    )
+    created_at: datetime = Field(default_factory=utcnow, sa_column=moment_column())
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=moment_column())
 
     @property
     def is_public(self) -> bool:

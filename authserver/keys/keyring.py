@@ -32,7 +32,8 @@ _VERIFIER_LEEWAY = timedelta(seconds=60)
 
 def key_retention(settings: Settings) -> timedelta:
     """How long a retired key stays published: the longest token it signed may still live."""
-    return settings.keys_reload_interval + settings.access_token_ttl + _VERIFIER_LEEWAY
+    longest = max(settings.access_token_ttl, settings.id_token_ttl)
+    return settings.keys_reload_interval + longest + _VERIFIER_LEEWAY
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,7 @@ class _Snapshot:
     current_kid: str
     signing_key: RSAKey
     published_kids: tuple[str, ...]
+    verification_keys: dict[str, RSAKey]
     jwks: JwksDocument
 
 
@@ -67,6 +69,10 @@ class KeyRing:
     @property
     def jwks(self) -> JwksDocument:
         return self._fresh().jwks
+
+    def verification_key(self, kid: str) -> RSAKey | None:
+        """The public key of a published `kid`; None once the key is removed (or never was)."""
+        return self._fresh().verification_keys.get(kid)
 
     def _fresh(self) -> _Snapshot:
         snapshot = self._snapshot
@@ -105,6 +111,7 @@ class KeyRing:
             current_kid=current.kid,
             signing_key=key,
             published_kids=tuple(r.kid for r in records),
+            verification_keys={r.kid: RSAKey.import_key(r.public_jwk) for r in records},
             jwks=build_jwks(records),
         )
 

@@ -2,10 +2,10 @@
 
 from datetime import datetime
 
-from sqlalchemy import Column, DateTime
 from sqlmodel import Field, SQLModel
 
 from authserver.clock import utcnow
+from authserver.db import moment_column
 
 
 class User(SQLModel, table=True):
@@ -18,12 +18,8 @@ class User(SQLModel, table=True):
     email: str | None = Field(default=None, max_length=320)
     password_hash: str = Field(max_length=200)
     disabled: bool = False
-    created_at: datetime = Field(
-        default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False)
-    )
-    updated_at: datetime = Field(
-        default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False)
-    )
+    created_at: datetime = Field(default_factory=utcnow, sa_column=moment_column())
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=moment_column())
 
 
 def username_key(username: str) -> str:

@@ -1,0 +1,1 @@
+"""Signing in: sessions, the login throttle, CSRF tokens and consent."""

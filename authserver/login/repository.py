@@ -1,0 +1,73 @@
+"""Storage of sign-in sessions and consents. Flushes, never commits."""
+
+from datetime import datetime
+
+from sqlalchemy import update
+from sqlmodel import Session, col, select
+
+from authserver.db import insert_if_absent
+from authserver.login.models import Consent, LoginSession
+
+
+class SessionRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def add(self, login_session: LoginSession) -> LoginSession:
+        self.session.add(login_session)
+        self.session.flush()
+        return login_session
+
+    def find_by_secret_hash(self, secret_hash: str) -> LoginSession | None:
+        return self.session.get(LoginSession, secret_hash)
+
+    def find_by_sid(self, sid: str) -> LoginSession | None:
+        return self.session.exec(select(LoginSession).where(LoginSession.sid == sid)).first()
+
+    def touch(self, secret_hash: str, now: datetime) -> None:
+        statement = (
+            update(LoginSession)
+            .where(col(LoginSession.secret_hash) == secret_hash)
+            .values(last_seen_at=now)
+        )
+        self.session.execute(statement)
+
+    def end(self, sid: str, now: datetime) -> None:
+        statement = (
+            update(LoginSession)
+            .where(col(LoginSession.sid) == sid, col(LoginSession.ended_at).is_(None))
+            .values(ended_at=now)
+        )
+        self.session.execute(statement)
+
+    def end_all_of_user(self, user_id: int, now: datetime) -> list[str]:
+        """End every open session of a user; returns their `sid`s."""
+        statement = select(LoginSession.sid).where(
+            LoginSession.user_id == user_id, col(LoginSession.ended_at).is_(None)
+        )
+        sids = list(self.session.exec(statement).all())
+        for sid in sids:
+            self.end(sid, now)
+        return sids
+
+
+class ConsentRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def granted_scopes(self, user_id: int, client_id: str) -> frozenset[str]:
+        consent = self.session.get(Consent, (user_id, client_id))
+        return frozenset(consent.scope.split()) if consent else frozenset()
+
+    def grant(self, user_id: int, client_id: str, scopes: frozenset[str], now: datetime) -> None:
+        """Remember `scopes` in addition to what was approved before."""
+        row = {"user_id": user_id, "client_id": client_id, "scope": "", "updated_at": now}
+        insert_if_absent(self.session, Consent, row)
+        statement = select(Consent).where(
+            Consent.user_id == user_id, Consent.client_id == client_id
+        )
+        consent = self.session.exec(statement.with_for_update()).one()
+        consent.scope = " ".join(sorted(scopes | frozenset(consent.scope.split())))
+        consent.updated_at = now
+        self.session.add(consent)
+        self.session.flush()

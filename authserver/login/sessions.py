@@ -1,0 +1,77 @@
+"""Server-side SSO sessions: start at sign-in, look up by cookie, end at logout.
+
+The cookie carries 256 random bits; the database keeps only their SHA-256, so a copy of
+the database cannot be replayed as a cookie. A session ends at the first of its absolute
+expiry (AUTHSERVER_SESSION_TTL), its idle expiry (AUTHSERVER_SESSION_IDLE_TTL) or logout.
+Ending a session revokes the token families issued under it.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlmodel import Session
+
+from authserver.login.models import LoginSession
+from authserver.login.repository import SessionRepository
+from authserver.opaque import new_identifier, new_opaque_secret, opaque_hash
+from authserver.tokens.repository import FamilyRepository
+
+# Writing last_seen_at on every request would make each authorize a write; once a minute
+# is precise enough for an idle timeout counted in minutes or hours.
+_TOUCH_EVERY = timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class StartedSession:
+    cookie_value: str
+    session: LoginSession
+
+
+def start_session(db: Session, user_id: int, now: datetime, ttl: timedelta) -> StartedSession:
+    """A new session with a new secret: a sign-in never reuses an id (no fixation)."""
+    secret = new_opaque_secret()
+    login_session = LoginSession(
+        secret_hash=opaque_hash(secret),
+        sid=new_identifier(),
+        user_id=user_id,
+        auth_time=now,
+        last_seen_at=now,
+        expires_at=now + ttl,
+    )
+    SessionRepository(db).add(login_session)
+    return StartedSession(secret, login_session)
+
+
+def find_active_session(
+    db: Session, cookie_value: str | None, now: datetime, idle_ttl: timedelta
+) -> LoginSession | None:
+    """The live session the cookie names, its last-seen time refreshed; else None."""
+    if not cookie_value or len(cookie_value) > 100:
+        return None
+    repository = SessionRepository(db)
+    login_session = repository.find_by_secret_hash(opaque_hash(cookie_value))
+    if login_session is None or not is_active(login_session, now, idle_ttl):
+        return None
+    if now - login_session.last_seen_at >= _TOUCH_EVERY:
+        repository.touch(login_session.secret_hash, now)
+    return login_session
+
+
+def is_active(login_session: LoginSession, now: datetime, idle_ttl: timedelta) -> bool:
+    return (
+        login_session.ended_at is None
+        and now < login_session.expires_at
+        and now < login_session.last_seen_at + idle_ttl
+    )
+
+
+def end_session(db: Session, sid: str, now: datetime) -> None:
+    """End the session and everything it gave out (OIDC RP-Initiated Logout §2)."""
+    SessionRepository(db).end(sid, now)
+    FamilyRepository(db).revoke_of_session(sid, now)
+
+
+def end_all_sessions_of_user(db: Session, user_id: int, now: datetime) -> None:
+    """Sign out everywhere: every session and every token family of the user."""
+    SessionRepository(db).end_all_of_user(user_id, now)
+    FamilyRepository(db).revoke_of_user(user_id, now)

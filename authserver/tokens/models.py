@@ -1,0 +1,89 @@
+"""Stored grants: authorization codes, token families, refresh tokens, revoked access tokens.
+
+Codes and refresh tokens are stored only as SHA-256 hashes of their value. A family is
+everything one authorization gave out: its access tokens carry its id (`fid`), its
+refresh tokens point to it, and revoking it ends all of them (RFC 9700 §4.14.2).
+"""
+
+from datetime import datetime
+
+from sqlmodel import Field, SQLModel
+
+from authserver.clock import utcnow
+from authserver.db import moment_column
+
+
+class AuthorizationCode(SQLModel, table=True):
+    __tablename__ = "authorization_codes"
+
+    code_hash: str = Field(primary_key=True, max_length=64)
+    client_id: str = Field(foreign_key="clients.client_id", ondelete="CASCADE", max_length=64)
+    user_id: int = Field(foreign_key="users.id", ondelete="CASCADE")
+    session_id: str | None = Field(default=None, max_length=64)
+    redirect_uri: str = Field(max_length=2000)
+    scope: str = Field(default="", max_length=2000)
+    nonce: str | None = Field(default=None, max_length=512)
+    code_challenge: str = Field(max_length=128)
+    code_challenge_method: str = Field(max_length=10)
+    auth_time: datetime = Field(sa_column=moment_column())
+    expires_at: datetime = Field(sa_column=moment_column(index=True))
+    consumed_at: datetime | None = Field(default=None, sa_column=moment_column(nullable=True))
+    # The family the code's tokens belong to, so that a replay can revoke them.
+    family_id: str | None = Field(default=None, max_length=64)
+
+    # Authlib's AuthorizationCodeMixin (RFC 6749, RFC 7636, OIDC Core).
+    def get_redirect_uri(self) -> str:
+        return self.redirect_uri
+
+    def get_scope(self) -> str:
+        return self.scope
+
+    def get_nonce(self) -> str | None:
+        return self.nonce
+
+    def get_auth_time(self) -> int:
+        return int(self.auth_time.timestamp())
+
+    def get_acr(self) -> None:
+        return None
+
+    def get_amr(self) -> None:
+        return None
+
+
+class TokenFamily(SQLModel, table=True):
+    __tablename__ = "token_families"
+
+    id: str = Field(primary_key=True, max_length=64)
+    client_id: str = Field(
+        foreign_key="clients.client_id", ondelete="CASCADE", max_length=64, index=True
+    )
+    user_id: int = Field(foreign_key="users.id", ondelete="CASCADE", index=True)
+    session_id: str | None = Field(default=None, max_length=64, index=True)
+    scope: str = Field(default="", max_length=2000)
+    auth_time: datetime = Field(sa_column=moment_column())
+    created_at: datetime = Field(default_factory=utcnow, sa_column=moment_column())
+    expires_at: datetime = Field(sa_column=moment_column(index=True))
+    revoked_at: datetime | None = Field(default=None, sa_column=moment_column(nullable=True))
+
+
+class RefreshToken(SQLModel, table=True):
+    __tablename__ = "refresh_tokens"
+
+    token_hash: str = Field(primary_key=True, max_length=64)
+    family_id: str = Field(
+        foreign_key="token_families.id", ondelete="CASCADE", index=True, max_length=64
+    )
+    parent_hash: str | None = Field(default=None, max_length=64)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=moment_column())
+    expires_at: datetime = Field(sa_column=moment_column())
+    consumed_at: datetime | None = Field(default=None, sa_column=moment_column(nullable=True))
+
+
+class RevokedAccessToken(SQLModel, table=True):
+    """The deny list: a revoked access token's `jti`, kept until the token expires."""
+
+    __tablename__ = "revoked_access_tokens"
+
+    jti: str = Field(primary_key=True, max_length=64)
+    expires_at: datetime = Field(sa_column=moment_column(index=True))

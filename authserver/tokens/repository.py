@@ -1,0 +1,131 @@
+"""Storage of codes, token families, refresh tokens and the access-token deny list.
+
+Every state change that a concurrent request could race is one conditional UPDATE whose
+row count says who won (RFC 9700 §4.14.2, RFC 6749 §4.1.2). Flushes, never commits.
+"""
+
+from datetime import datetime
+
+from sqlalchemy import delete, update
+from sqlmodel import Session, col, select
+
+from authserver.db import insert_if_absent
+from authserver.tokens.models import (
+    AuthorizationCode,
+    RefreshToken,
+    RevokedAccessToken,
+    TokenFamily,
+)
+
+
+class CodeRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def add(self, code: AuthorizationCode) -> None:
+        self.session.add(code)
+        self.session.flush()
+
+    def find(self, code_hash: str) -> AuthorizationCode | None:
+        return self.session.get(AuthorizationCode, code_hash)
+
+    def consume(self, code_hash: str, now: datetime) -> bool:
+        """Mark the code used; True for the one caller that did (the others see a replay)."""
+        statement = (
+            update(AuthorizationCode)
+            .where(
+                col(AuthorizationCode.code_hash) == code_hash,
+                col(AuthorizationCode.consumed_at).is_(None),
+            )
+            .values(consumed_at=now)
+        )
+        return self.session.execute(statement).rowcount == 1  # type: ignore[attr-defined]
+
+    def record_family(self, code_hash: str, family_id: str) -> None:
+        statement = (
+            update(AuthorizationCode)
+            .where(col(AuthorizationCode.code_hash) == code_hash)
+            .values(family_id=family_id)
+        )
+        self.session.execute(statement)
+
+
+class FamilyRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def add(self, family: TokenFamily) -> TokenFamily:
+        self.session.add(family)
+        self.session.flush()
+        return family
+
+    def get(self, family_id: str, *, lock: bool = False) -> TokenFamily | None:
+        return self.session.get(TokenFamily, family_id, with_for_update=lock)
+
+    def revoke(self, family_id: str, now: datetime) -> None:
+        self._revoke(col(TokenFamily.id) == family_id, now)
+
+    def revoke_of_session(self, sid: str, now: datetime) -> None:
+        self._revoke(col(TokenFamily.session_id) == sid, now)
+
+    def revoke_of_user(self, user_id: int, now: datetime) -> None:
+        self._revoke(col(TokenFamily.user_id) == user_id, now)
+
+    def _revoke(self, condition: object, now: datetime) -> None:
+        statement = (
+            update(TokenFamily)
+            .where(condition, col(TokenFamily.revoked_at).is_(None))  # type: ignore[arg-type]
+            .values(revoked_at=now)
+        )
+        self.session.execute(statement)
+
+
+class RefreshTokenRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def add(self, token: RefreshToken) -> None:
+        self.session.add(token)
+        self.session.flush()
+
+    def find(self, token_hash: str) -> RefreshToken | None:
+        return self.session.get(RefreshToken, token_hash)
+
+    def consume(self, token_hash: str, now: datetime) -> bool:
+        """The compare-and-set of rotation: True for exactly one of concurrent callers."""
+        statement = (
+            update(RefreshToken)
+            .where(
+                col(RefreshToken.token_hash) == token_hash,
+                col(RefreshToken.consumed_at).is_(None),
+            )
+            .values(consumed_at=now)
+        )
+        return self.session.execute(statement).rowcount == 1  # type: ignore[attr-defined]
+
+    def newest_of_family(self, family_id: str) -> RefreshToken | None:
+        statement = (
+            select(RefreshToken)
+            .where(RefreshToken.family_id == family_id)
+            .order_by(col(RefreshToken.created_at).desc())
+            .limit(1)
+        )
+        return self.session.exec(statement).first()
+
+    def children_of(self, token_hash: str) -> list[RefreshToken]:
+        statement = select(RefreshToken).where(RefreshToken.parent_hash == token_hash)
+        return list(self.session.exec(statement).all())
+
+
+class DenyList:
+    """Revoked access tokens by `jti`, until they would have expired anyway."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def add(self, jti: str, expires_at: datetime) -> None:
+        insert_if_absent(self.session, RevokedAccessToken, {"jti": jti, "expires_at": expires_at})
+
+    def purge(self, now: datetime) -> int:
+        statement = delete(RevokedAccessToken).where(col(RevokedAccessToken.expires_at) <= now)
+        return self.session.execute(statement).rowcount  # type: ignore[attr-defined]
