@@ -8,15 +8,24 @@ from typing import Any
 
 from authlib.oauth2 import AuthorizationServer as _AuthorizationServer
 from authlib.oauth2.rfc6749 import OAuth2Payload, OAuth2Request
+from sqlmodel import Session
 from starlette.responses import Response
 
 from authserver.clients.authentication import authenticate_client
 from authserver.clients.cache import ClientCache
 from authserver.clients.models import Client
+from authserver.db import Database
 from authserver.errors import InvalidRequestError, OAuth2Error, ServerError
+from authserver.grants.authorization_code import AuthorizationCodeGrant
 from authserver.grants.client_credentials import ClientCredentialsGrant
+from authserver.grants.openid import OpenIDCodeExtension
+from authserver.grants.pkce import S256CodeChallenge
+from authserver.login.models import LoginSession
 from authserver.settings import Settings
 from authserver.tokens.access import AccessTokenIssuer
+from authserver.tokens.id_token import IdTokenIssuer
+from authserver.tokens.models import TokenFamily
+from authserver.users.models import User
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +70,10 @@ class FormRequest(OAuth2Request):
         self.refresh_token = None
         self.credential = None
         self._scope = None
+        # Set by us: the request's transaction, and the browser's sign-in session.
+        self.db: Session | None = None
+        self.login_session: LoginSession | None = None
+        self.family: TokenFamily | None = None
 
     @property
     def form(self) -> dict[str, str]:
@@ -71,15 +84,27 @@ class FormRequest(OAuth2Request):
         return self.payload.data
 
 
+# Grants whose tokens are self-contained: once the client is cached they need no storage.
+SELF_CONTAINED_GRANTS = frozenset({"client_credentials"})
+
+
 class AuthorizationServer(_AuthorizationServer):
     def __init__(
-        self, settings: Settings, clients: ClientCache, access_tokens: AccessTokenIssuer
+        self,
+        settings: Settings,
+        database: Database,
+        clients: ClientCache,
+        access_tokens: AccessTokenIssuer,
+        id_tokens: IdTokenIssuer,
     ) -> None:
         super().__init__()
         self.settings = settings
+        self.database = database
         self._clients = clients
         self._access_tokens = access_tokens
+        self.id_tokens = id_tokens
         self.register_grant(ClientCredentialsGrant)
+        self.register_grant(AuthorizationCodeGrant, [S256CodeChallenge(), OpenIDCodeExtension()])
 
     def query_client(self, client_id: str) -> Client | None:
         return self._clients.find(client_id)
@@ -95,12 +120,36 @@ class AuthorizationServer(_AuthorizationServer):
     def send_signal(self, name: str, *args: Any, **kwargs: Any) -> None:
         """No listeners yet."""
 
+    def user_bearer_token(
+        self, client: Client, user: User, family: TokenFamily, audience: str | list[str]
+    ) -> dict[str, Any]:
+        """The token response for a user's grant; its access token names the family."""
+        extra: dict[str, object] = {
+            "auth_time": int(family.auth_time.timestamp()),
+            "fid": family.id,
+        }
+        if family.session_id:
+            extra["sid"] = family.session_id
+        return self.bearer_token(
+            client_id=client.client_id,
+            subject=str(user.id),
+            audience=audience,
+            scope=family.scope,
+            extra=extra,
+        )
+
     def bearer_token(
-        self, *, client_id: str, subject: str, audience: str | list[str], scope: str
+        self,
+        *,
+        client_id: str,
+        subject: str,
+        audience: str | list[str],
+        scope: str,
+        extra: dict[str, object] | None = None,
     ) -> dict[str, Any]:
         """The RFC 6749 §5.1 token response body for a new access token."""
         issued = self._access_tokens.issue(
-            client_id=client_id, subject=subject, audience=audience, scope=scope
+            client_id=client_id, subject=subject, audience=audience, scope=scope, extra=extra
         )
         body: dict[str, Any] = {
             "access_token": issued.token,
@@ -118,11 +167,20 @@ class AuthorizationServer(_AuthorizationServer):
         return json_response(status, body, headers)
 
     def token_response(self, request: FormRequest) -> Response:
-        """The token endpoint (RFC 6749 §3.2); an unexpected failure is a fixed 500."""
+        """The token endpoint (RFC 6749 §3.2); an unexpected failure is a fixed 500.
+
+        Grants with storage run in one transaction, committed before the response is
+        sent. An OAuth error commits too (a detected replay must stay revoked); an
+        unexpected exception rolls everything back.
+        """
         try:
             if not request.payload.grant_type:
                 raise InvalidRequestError("The grant_type parameter is required.")
-            return self.create_token_response(request)
+            if request.payload.grant_type in SELF_CONTAINED_GRANTS:
+                return self.create_token_response(request)
+            with self.database.transaction() as db:
+                request.db = db
+                return self.create_token_response(request)
         except OAuth2Error as error:
             return error_response(error)
         except Exception:

@@ -10,9 +10,11 @@ from authserver.db import Database
 from authserver.keys.keyring import KeyRing
 from authserver.keys.rotation import ensure_signing_keys
 from authserver.keys.store import FileKeyStore
+from authserver.login.signin import SignIn
 from authserver.oauth import AuthorizationServer
 from authserver.settings import Settings
 from authserver.tokens.access import AccessTokenIssuer
+from authserver.tokens.id_token import IdTokenIssuer
 
 
 @dataclass
@@ -21,6 +23,7 @@ class Services:
     database: Database
     keyring: KeyRing
     oauth: AuthorizationServer
+    sign_in: SignIn
 
 
 def key_store(settings: Settings) -> FileKeyStore:
@@ -36,8 +39,11 @@ def build_services(settings: Settings, database: Database) -> Services:
     clients = ClientCache(
         lambda client_id: _load_client(database, client_id), settings.client_cache_ttl
     )
-    issuer = AccessTokenIssuer(settings.issuer, keyring, settings.access_token_ttl)
-    return Services(settings, database, keyring, AuthorizationServer(settings, clients, issuer))
+    access_tokens = AccessTokenIssuer(settings.issuer, keyring, settings.access_token_ttl)
+    id_tokens = IdTokenIssuer(settings.issuer, keyring, settings.id_token_ttl)
+    oauth = AuthorizationServer(settings, database, clients, access_tokens, id_tokens)
+    sign_in = SignIn(database, settings.session_ttl, settings.login_max_concurrent_hashes)
+    return Services(settings, database, keyring, oauth, sign_in)
 
 
 def _load_client(database: Database, client_id: str) -> Client | None:

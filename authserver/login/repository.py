@@ -1,6 +1,6 @@
 """Storage of sign-in sessions and consents. Flushes, never commits."""
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import update
 from sqlmodel import Session, col, select
@@ -29,6 +29,18 @@ class SessionRepository:
             update(LoginSession)
             .where(col(LoginSession.secret_hash) == secret_hash)
             .values(last_seen_at=now)
+        )
+        self.session.execute(statement)
+
+    def renew(self, secret_hash: str, new_secret_hash: str, now: datetime, ttl: timedelta) -> None:
+        statement = (
+            update(LoginSession)
+            .where(
+                col(LoginSession.secret_hash) == secret_hash, col(LoginSession.ended_at).is_(None)
+            )
+            .values(
+                secret_hash=new_secret_hash, auth_time=now, last_seen_at=now, expires_at=now + ttl
+            )
         )
         self.session.execute(statement)
 

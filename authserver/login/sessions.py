@@ -42,6 +42,18 @@ def start_session(db: Session, user_id: int, now: datetime, ttl: timedelta) -> S
     return StartedSession(secret, login_session)
 
 
+def renew_session(
+    db: Session, login_session: LoginSession, now: datetime, ttl: timedelta
+) -> StartedSession:
+    """The same user signed in again: a new secret and `auth_time`, the same `sid`."""
+    secret = new_opaque_secret()
+    SessionRepository(db).renew(login_session.secret_hash, opaque_hash(secret), now, ttl)
+    renewed = SessionRepository(db).find_by_sid(login_session.sid)
+    if renewed is None or renewed.ended_at is not None:  # a logout came first: start afresh
+        return start_session(db, login_session.user_id, now, ttl)
+    return StartedSession(secret, renewed)
+
+
 def find_active_session(
     db: Session, cookie_value: str | None, now: datetime, idle_ttl: timedelta
 ) -> LoginSession | None:

@@ -1,0 +1,121 @@
+"""The authorization code grant (RFC 6749 §4.1) with PKCE, families and replay detection.
+
+A code is stored as its SHA-256, lives AUTHSERVER_AUTHORIZATION_CODE_TTL (60 s), and is
+consumed by one conditional UPDATE in the transaction that mints its tokens. A second
+use fails and revokes the token family the first use started (RFC 6749 §4.1.2). The row
+stays, consumed, until `db purge`, so that a late replay is still recognised.
+"""
+
+from typing import Any, ClassVar
+
+from authlib.oauth2.rfc6749 import grants
+
+from authserver.clock import utcnow
+from authserver.errors import InvalidGrantError
+from authserver.grants.resource import resolve_audience
+from authserver.grants.scope import resolve_scope
+from authserver.opaque import new_opaque_secret, opaque_hash
+from authserver.tokens.families import issue_refresh_token, start_family
+from authserver.tokens.models import AuthorizationCode
+from authserver.tokens.repository import CodeRepository, FamilyRepository
+from authserver.users.models import User
+
+
+class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
+    TOKEN_ENDPOINT_AUTH_METHODS: ClassVar[list[str]] = [
+        "client_secret_basic",
+        "client_secret_post",
+        "none",
+    ]
+
+    # --- the authorization endpoint -------------------------------------------------
+
+    def validate_requested_scope(self) -> None:
+        self.request.scope = resolve_scope(self.request.client, self.request.payload.scope)
+
+    def generate_authorization_code(self) -> str:
+        return new_opaque_secret()
+
+    def save_authorization_code(self, code: str, request: Any) -> None:
+        login_session = request.login_session
+        data = request.payload.data
+        now = utcnow()
+        CodeRepository(request.db).add(
+            AuthorizationCode(
+                code_hash=opaque_hash(code),
+                client_id=request.client.client_id,
+                user_id=login_session.user_id,
+                session_id=login_session.sid,
+                redirect_uri=request.payload.redirect_uri,
+                scope=request.scope,
+                nonce=data.get("nonce"),
+                code_challenge=data["code_challenge"],
+                code_challenge_method=data["code_challenge_method"],
+                auth_time=login_session.auth_time,
+                expires_at=now + self.server.settings.authorization_code_ttl,
+            )
+        )
+
+    # --- the token endpoint ---------------------------------------------------------
+
+    def query_authorization_code(self, code: str, client: Any) -> AuthorizationCode | None:
+        found = CodeRepository(self.request.db).find(opaque_hash(code))
+        if found is None or found.client_id != client.client_id:
+            return None
+        if found.consumed_at is not None:
+            self._revoke_replayed(found)
+        if found.expires_at <= utcnow():
+            return None
+        return found
+
+    def create_token_response(self) -> tuple[int, Any, Any]:
+        code: AuthorizationCode = self.request.authorization_code
+        if not CodeRepository(self.request.db).consume(code.code_hash, utcnow()):
+            # A concurrent request with the same code got there first.
+            self._revoke_replayed(code)
+        return super().create_token_response()
+
+    def authenticate_user(self, authorization_code: AuthorizationCode) -> User | None:
+        user = self.request.db.get(User, authorization_code.user_id)
+        return None if user is None or user.disabled else user
+
+    def generate_token(
+        self, user: User, scope: str, include_refresh_token: bool = False, **_: Any
+    ) -> dict[str, Any]:
+        settings = self.server.settings
+        client = self.request.client
+        code: AuthorizationCode = self.request.authorization_code
+        resources = self.request.payload.datalist.get("resource", [])
+        audience = resolve_audience(client, resources, settings.audience)
+        now = utcnow()
+        db = self.request.db
+        family = start_family(
+            db,
+            client_id=client.client_id,
+            user_id=user.id,
+            session_id=code.session_id,
+            scope=scope,
+            auth_time=code.auth_time,
+            now=now,
+            ttl=settings.refresh_token_ttl,
+        )
+        CodeRepository(db).record_family(code.code_hash, family.id)
+        self.request.family = family
+        body = self.server.user_bearer_token(client, user, family, audience)
+        if include_refresh_token:
+            body["refresh_token"] = issue_refresh_token(
+                db, family, now, settings.refresh_token_idle_ttl
+            )
+        return body
+
+    def delete_authorization_code(self, authorization_code: AuthorizationCode) -> None:
+        """Kept, marked consumed, so that a replay is recognised until the code is purged."""
+
+    def _revoke_replayed(self, code: AuthorizationCode) -> None:
+        db = self.request.db
+        # Re-read: the family id was written by the request that consumed the code.
+        current = db.get(AuthorizationCode, code.code_hash, populate_existing=True)
+        if current is not None and current.family_id:
+            FamilyRepository(db).revoke(current.family_id, utcnow())
+        # RFC 6749 §4.1.2: a code used twice is refused, and its tokens are revoked.
+        raise InvalidGrantError("The authorization code was already used.")

@@ -1,0 +1,86 @@
+"""Signing in with a username and password: throttle, verify, start a session.
+
+Three short transactions, none held open while argon2id runs: reserve the attempt
+(committed, so that concurrent guesses see it), read the user, then on success start
+the session. At most AUTHSERVER_LOGIN_MAX_CONCURRENT_HASHES verifications run at once
+per process; a request that cannot get a slot within a few seconds is turned away
+(`busy`) instead of queueing without bound.
+"""
+
+import threading
+from dataclasses import dataclass
+from datetime import timedelta
+
+from authserver.clock import utcnow
+from authserver.db import Database
+from authserver.login.models import LoginSession
+from authserver.login.sessions import (
+    StartedSession,
+    end_session,
+    renew_session,
+    start_session,
+)
+from authserver.login.throttle import (
+    FREE_ATTEMPTS_PER_ACCOUNT,
+    FREE_ATTEMPTS_PER_ADDRESS,
+    account_key,
+    address_key,
+    clear_attempts,
+    forgive_attempt,
+    reserve_attempt,
+)
+from authserver.users.authentication import find_user_for_sign_in, password_matches
+
+_SLOT_TIMEOUT_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class SignInResult:
+    started: StartedSession | None = None
+    retry_after: timedelta | None = None
+    busy: bool = False
+
+
+class SignIn:
+    def __init__(self, database: Database, session_ttl: timedelta, max_hashes: int) -> None:
+        self._database = database
+        self._session_ttl = session_ttl
+        self._slots = threading.BoundedSemaphore(max_hashes)
+
+    def __call__(
+        self, username: str, password: str, address: str, previous: LoginSession | None
+    ) -> SignInResult:
+        """Sign in. The browser's `previous` session gets a new secret if it is the same
+        user's (its `sid` and token families live on), else it ends."""
+        if wait := self._reserve(username, address):
+            return SignInResult(retry_after=wait)
+        if not self._slots.acquire(timeout=_SLOT_TIMEOUT_SECONDS):
+            return SignInResult(busy=True)
+        try:
+            with self._database.transaction() as db:
+                user = find_user_for_sign_in(db, username)
+            matches = password_matches(user, password)
+        finally:
+            self._slots.release()
+        if not matches or user is None or user.id is None:
+            return SignInResult()
+        with self._database.transaction() as db:
+            now = utcnow()
+            clear_attempts(db, account_key(username))
+            forgive_attempt(db, address_key(address))
+            if previous is not None and previous.user_id == user.id:
+                started = renew_session(db, previous, now, self._session_ttl)
+            else:
+                if previous is not None:
+                    end_session(db, previous.sid, now)
+                started = start_session(db, user.id, now, self._session_ttl)
+            return SignInResult(started=started)
+
+    def _reserve(self, username: str, address: str) -> timedelta | None:
+        with self._database.transaction() as db:
+            now = utcnow()
+            waits = [
+                reserve_attempt(db, account_key(username), FREE_ATTEMPTS_PER_ACCOUNT, now),
+                reserve_attempt(db, address_key(address), FREE_ATTEMPTS_PER_ADDRESS, now),
+            ]
+        return max((w for w in waits if w), default=None)

@@ -1,0 +1,52 @@
+"""ID tokens (OpenID Connect Core §2), signed RS256 with the current key.
+
+Their header never says `typ: at+jwt`, so no verifier can take one for an access token
+(RFC 9068 §2.1, RFC 8725 §3.11).
+"""
+
+from datetime import timedelta
+
+from authlib.oidc.core.util import create_half_hash
+from joserfc import jwt
+from joserfc.jws import JWSRegistry
+
+from authserver.clock import utcnow
+from authserver.keys.keyring import KeyRing
+
+_REGISTRY = JWSRegistry(algorithms=["RS256"])
+
+
+class IdTokenIssuer:
+    def __init__(self, issuer: str, keyring: KeyRing, ttl: timedelta) -> None:
+        self.issuer = issuer
+        self._keyring = keyring
+        self._ttl = int(ttl.total_seconds())
+
+    def issue(
+        self,
+        *,
+        client_id: str,
+        subject: str,
+        auth_time: int,
+        sid: str | None,
+        nonce: str | None,
+        access_token: str,
+    ) -> str:
+        now = int(utcnow().timestamp())
+        claims: dict[str, object] = {
+            "iss": self.issuer,
+            "sub": subject,
+            "aud": client_id,
+            "exp": now + self._ttl,
+            "iat": now,
+            "auth_time": auth_time,
+            # OIDC Core §3.1.3.6: the left half of the SHA-256 of the access token.
+            "at_hash": create_half_hash(access_token, "RS256").decode("ascii"),
+        }
+        if nonce:
+            claims["nonce"] = nonce
+        if sid:
+            claims["sid"] = sid
+        key = self._keyring.signing_key
+        header = {"alg": "RS256", "typ": "JWT", "kid": key.kid}
+        return jwt.encode(header, claims, key, registry=_REGISTRY)

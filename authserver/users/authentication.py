@@ -1,0 +1,34 @@
+"""Checking a username and password, alike for unknown users and wrong passwords.
+
+An unknown or disabled user still costs one argon2id verification (against a dummy
+hash), so neither the answer nor its timing tells whether the account exists.
+"""
+
+from sqlmodel import Session
+
+from authserver.users.models import User
+from authserver.users.passwords import MAX_PASSWORD_LENGTH, hash_password, verify_password
+from authserver.users.repository import UserRepository
+
+_DUMMY_HASH = hash_password("a password no account has")
+
+
+def find_user_for_sign_in(db: Session, username: str) -> User | None:
+    if not username or len(username) > 150:
+        return None
+    user = UserRepository(db).find_by_username(username)
+    return None if user is None or user.disabled else user
+
+
+def password_matches(user: User | None, password: str) -> bool:
+    """Verify `password` for `user`; spend the same work when there is no such user."""
+    if len(password) > MAX_PASSWORD_LENGTH:
+        password = ""  # never truncated: an over-long password cannot match
+    stored = user.password_hash if user is not None else _DUMMY_HASH
+    matches = verify_password(password, stored) if password else _burn(stored)
+    return matches and user is not None
+
+
+def _burn(stored: str) -> bool:
+    verify_password("-", stored)
+    return False
