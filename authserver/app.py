@@ -14,7 +14,16 @@ from authserver import __version__
 from authserver.db import Database
 from authserver.discovery import server_metadata
 from authserver.errors import InvalidRequestError, OAuth2Error, ServerError
-from authserver.http import health, token, wellknown
+from authserver.http import (
+    assets,
+    authorize,
+    health,
+    login,
+    logout,
+    token,
+    userinfo,
+    wellknown,
+)
 from authserver.oauth import error_response, json_response
 from authserver.schema import ensure_schema_is_current
 from authserver.services import build_services
@@ -45,7 +54,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.services = services
     app.state.metadata = json.dumps(server_metadata(settings)).encode("utf-8")
-    for module in (wellknown, token, health):
+    for module in (wellknown, token, authorize, login, logout, userinfo, assets, health):
         app.include_router(module.router)
     _install_error_handlers(app)
     return app

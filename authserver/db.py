@@ -2,6 +2,7 @@
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,11 +21,25 @@ class Database:
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = build_engine(url)
+        self._current: ContextVar[Session | None] = ContextVar("transaction", default=None)
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
+        """A transaction; inside another one of the same thread or task, that one.
+
+        Joining keeps one transaction per request even when a lookup deep inside (a
+        client not yet cached) asks for its own, and SQLite's single writer cannot
+        wait on itself.
+        """
+        if (outer := self._current.get()) is not None:
+            yield outer
+            return
         with Session(self.engine, expire_on_commit=False) as session, session.begin():
-            yield session
+            token = self._current.set(session)
+            try:
+                yield session
+            finally:
+                self._current.reset(token)
 
     def ping(self) -> bool:
         """True when the database answers a trivial query."""

@@ -9,12 +9,47 @@ def server_metadata(settings: Settings) -> dict[str, Any]:
     issuer = settings.issuer
     return {
         "issuer": issuer,
-        "jwks_uri": f"{issuer}/.well-known/jwks.json",
+        "authorization_endpoint": f"{issuer}/authorize",
         "token_endpoint": f"{issuer}/token",
-        "grant_types_supported": ["client_credentials"],
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-        # RFC 8414 §2 requires the member; no response type is implemented yet.
-        "response_types_supported": [],
+        "userinfo_endpoint": f"{issuer}/userinfo",
+        "end_session_endpoint": f"{issuer}/logout",
+        "jwks_uri": f"{issuer}/.well-known/jwks.json",
+        "scopes_supported": ["openid", "profile", "email"],
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": ["authorization_code", "client_credentials"],
+        "token_endpoint_auth_methods_supported": [
+            "client_secret_basic",
+            "client_secret_post",
+            "none",
+        ],
+        # RFC 7636 / RFC 9700 §2.1.1: S256 only; `plain` is refused and not advertised.
+        "code_challenge_methods_supported": ["S256"],
+        # RFC 9207: `iss` in every authorization response.
+        "authorization_response_iss_parameter_supported": True,
+        # OpenID Connect Discovery 1.0 §3.
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "claims_supported": [
+            "sub",
+            "iss",
+            "aud",
+            "exp",
+            "iat",
+            "auth_time",
+            "nonce",
+            "at_hash",
+            "sid",
+            "preferred_username",
+            "name",
+            "updated_at",
+            "email",
+            "email_verified",
+        ],
+        "prompt_values_supported": ["none", "login", "consent", "select_account"],
+        "claims_parameter_supported": False,
+        "request_parameter_supported": False,
+        "request_uri_parameter_supported": False,
         # RFC 9068 §2.1 / RFC 8707: JWT access tokens and resource indicators.
         "access_token_signing_alg_values_supported": ["RS256"],
         "resource_indicators_supported": True,

@@ -10,6 +10,7 @@ OAuth2Error (Authlib)       RFC 6749 §5.2 errors on OAuth endpoints
 
 from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749.errors import (
+    AccessDeniedError,
     InvalidClientError,
     InvalidGrantError,
     InvalidRequestError,
@@ -17,16 +18,23 @@ from authlib.oauth2.rfc6749.errors import (
     UnauthorizedClientError,
     UnsupportedGrantTypeError,
 )
+from authlib.oauth2.rfc6750.errors import InsufficientScopeError, InvalidTokenError
+from authlib.oidc.core.errors import ConsentRequiredError, LoginRequiredError
 
 __all__ = [
+    "AccessDeniedError",
     "AuthserverError",
     "ConfigurationError",
+    "ConsentRequiredError",
+    "InsufficientScopeError",
     "InvalidClientError",
     "InvalidGrantError",
     "InvalidRequestError",
     "InvalidScopeError",
     "InvalidTargetError",
+    "InvalidTokenError",
     "KeyStoreError",
+    "LoginRequiredError",
     "OAuth2Error",
     "SchemaError",
     "ServerError",

@@ -11,6 +11,8 @@ from authserver.users.registration import create_user
 from authserver.users.repository import UserRepository
 
 SERVICE_AUDIENCE = "https://orders.example.test"
+WEB_APP_REDIRECT_URI = "https://app.example.test/callback"
+WEB_APP_LOGOUT_URI = "https://app.example.test/signed-out"
 
 
 def make_client(database: Database, **overrides: Any) -> tuple[Client, str | None]:
@@ -29,3 +31,17 @@ def make_client(database: Database, **overrides: Any) -> tuple[Client, str | Non
 def make_user(database: Database, username: str = "alice", password: str = "correct horse") -> User:
     with database.transaction() as session:
         return create_user(UserRepository(session), username, password, f"{username}@example.test")
+
+
+def make_web_app(database: Database, **overrides: Any) -> tuple[Client, str | None]:
+    """A confidential web app using the code flow, with refresh tokens and OIDC scopes."""
+    fields: dict[str, Any] = {
+        "name": "Web App",
+        "grant_types": ["authorization_code", "refresh_token"],
+        "scope": "openid profile email orders:read",
+        "redirect_uris": [WEB_APP_REDIRECT_URI],
+        "post_logout_redirect_uris": [WEB_APP_LOGOUT_URI],
+        "audiences": [SERVICE_AUDIENCE],
+    }
+    fields.update(overrides)
+    return make_client(database, **fields)

@@ -17,20 +17,52 @@ def test_discovery_names_only_what_is_implemented(http: TestClient, path: str) -
     assert metadata["issuer"] == ISSUER
     assert metadata["jwks_uri"] == f"{ISSUER}/.well-known/jwks.json"
     assert metadata["token_endpoint"] == f"{ISSUER}/token"
-    assert metadata["grant_types_supported"] == ["client_credentials"]
+    assert metadata["authorization_endpoint"] == f"{ISSUER}/authorize"
+    assert metadata["userinfo_endpoint"] == f"{ISSUER}/userinfo"
+    assert metadata["end_session_endpoint"] == f"{ISSUER}/logout"
+    assert set(metadata["grant_types_supported"]) == {"authorization_code", "client_credentials"}
     assert set(metadata["token_endpoint_auth_methods_supported"]) == {
         "client_secret_basic",
         "client_secret_post",
+        "none",
     }
-    assert "authorization_endpoint" not in metadata
-    assert "none" not in metadata["token_endpoint_auth_methods_supported"]
+    # RFC 7636 §4.2 / CONTRACT.md: S256 only; `plain` is not advertised.
+    assert metadata["code_challenge_methods_supported"] == ["S256"]
+    assert metadata["response_types_supported"] == ["code"]
+    # RFC 9207 §3.
+    assert metadata["authorization_response_iss_parameter_supported"] is True
+
+
+def test_discovery_has_every_member_openid_connect_discovery_requires(http: TestClient) -> None:
+    metadata = http.get("/.well-known/openid-configuration").json()
+    # OIDC Discovery 1.0 §3: REQUIRED members.
+    for member in (
+        "issuer",
+        "authorization_endpoint",
+        "jwks_uri",
+        "response_types_supported",
+        "subject_types_supported",
+        "id_token_signing_alg_values_supported",
+    ):
+        assert metadata[member], member
+    assert metadata["id_token_signing_alg_values_supported"] == ["RS256"]
+    # Default true in §3; we support neither, so it must say false.
+    assert metadata["request_uri_parameter_supported"] is False
 
 
 def test_every_endpoint_discovery_names_answers(http: TestClient) -> None:
     metadata = http.get("/.well-known/openid-configuration").json()
-    assert http.get(metadata["jwks_uri"].removeprefix(ISSUER)).status_code == 200
+
+    def path(member: str) -> str:
+        return metadata[member].removeprefix(ISSUER)
+
+    assert http.get(path("jwks_uri")).status_code == 200
     # The token endpoint exists: an empty POST is a JSON error, not a 404.
-    assert http.post(metadata["token_endpoint"].removeprefix(ISSUER)).status_code == 400
+    assert http.post(path("token_endpoint")).status_code == 400
+    # An authorize request naming no client is an error page (RFC 6749 §4.1.2.1).
+    assert http.get(path("authorization_endpoint")).status_code == 400
+    assert http.get(path("userinfo_endpoint")).status_code == 401
+    assert http.get(path("end_session_endpoint")).status_code == 200
 
 
 def test_the_jwks_publishes_current_and_next_keys_with_public_members_only(

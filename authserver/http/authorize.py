@@ -1,0 +1,227 @@
+"""The authorization endpoint (/authorize): RFC 6749 §4.1, RFC 7636, OIDC Core §3.1.2.
+
+Order of checks, each per its RFC:
+1. `client_id` and `redirect_uri` must name a registered client and one of its exact
+   redirect URIs; otherwise an error page, never a redirect (RFC 6749 §4.1.2.1).
+2. The rest of the request (response_type, scope, PKCE, prompt, max_age) is validated
+   by Authlib's grant with our checks; its errors go back to the redirect_uri with
+   `state` and `iss` (RFC 9207).
+3. The browser's session, or a sign-in first (prompt=login and max_age force one;
+   prompt=none instead answers `login_required`).
+4. Consent, unless remembered or the client skips it (prompt=none: `consent_required`).
+5. A code, sent to the redirect_uri with `state` and `iss`.
+A consent decision comes back as a POST of the same parameters with a CSRF token.
+"""
+
+import hashlib
+from datetime import datetime, timedelta
+from urllib.parse import urlencode, urlsplit
+
+from authlib.common.urls import add_params_to_uri
+from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import RedirectResponse, Response
+
+from authserver.clients.models import Client
+from authserver.clock import utcnow
+from authserver.errors import (
+    AccessDeniedError,
+    ConsentRequiredError,
+    InvalidRequestError,
+    LoginRequiredError,
+    OAuth2Error,
+)
+from authserver.http.browser import BadFormError, Browser, read_page_form
+from authserver.http.pages import error_page, render_page
+from authserver.login.csrf import csrf_token, csrf_token_matches
+from authserver.login.models import LoginSession
+from authserver.login.repository import ConsentRepository
+from authserver.login.sessions import find_active_session
+from authserver.oauth import FormRequest
+from authserver.services import Services
+from authserver.users.models import User
+
+router = APIRouter()
+
+_PROMPTS = frozenset({"none", "login", "consent", "select_account"})
+_SCOPE_DESCRIPTIONS = {
+    "openid": "Know who you are when you sign in",
+    "profile": "See your username",
+    "email": "See your email address",
+}
+_INVALID_LINK = "This sign-in link is not valid"
+
+
+@router.get("/authorize")
+async def authorize(request: Request) -> Response:
+    browser = Browser.of(request)
+    pairs = list(request.query_params.multi_items())
+    response = await run_in_threadpool(_authorize, request.app.state.services, browser, pairs)
+    return browser.keep_csrf_secret(response)
+
+
+@router.post("/authorize")
+async def decide(request: Request) -> Response:
+    """The consent form's answer: the authorization parameters, a CSRF token, a decision."""
+    browser = Browser.of(request)
+    try:
+        form = await read_page_form(request)
+    except BadFormError:
+        return error_page(_INVALID_LINK, "The form could not be read.")
+    fields = dict(form)
+    pairs = [(name, value) for name, value in form if name not in ("csrf_token", "decision")]
+    decision = (fields.get("decision", ""), fields.get("csrf_token", ""))
+    services = request.app.state.services
+    return await run_in_threadpool(_authorize, services, browser, pairs, decision)
+
+
+def _authorize(
+    services: Services,
+    browser: Browser,
+    pairs: list[tuple[str, str]],
+    decision: tuple[str, str] | None = None,
+) -> Response:
+    found = _client_and_redirect_uri(services, pairs)
+    if isinstance(found, Response):
+        return found
+    client, redirect_uri = found
+    state = dict(pairs).get("state")
+    issuer = services.settings.issuer
+    try:
+        with services.database.transaction() as db:
+            now = utcnow()
+            request = FormRequest("GET", issuer + "/authorize", {}, pairs)
+            request.db = db
+            if len({name for name, _ in pairs}) != len(pairs):
+                raise InvalidRequestError("A request parameter is repeated.")
+            login_session = find_active_session(
+                db, browser.session_secret, now, services.settings.session_idle_ttl
+            )
+            user = db.get(User, login_session.user_id) if login_session else None
+            if user is not None and user.disabled:
+                login_session, user = None, None
+            grant = services.oauth.get_consent_grant(request, end_user=user)
+            prompts = _prompts(request)
+            fresh_enough = login_session is not None and _fresh_enough(
+                request, prompts, login_session, now
+            )
+            if user is None or login_session is None or not fresh_enough:
+                if "none" in prompts:
+                    raise LoginRequiredError()
+                return _sign_in_first(issuer, pairs)
+            scopes = frozenset(request.scope.split())
+            consents = ConsentRepository(db)
+            if decision is None:
+                remembered = scopes <= consents.granted_scopes(user.id, client.client_id)
+                if "consent" in prompts or not (client.skip_consent or remembered):
+                    if "none" in prompts:
+                        raise ConsentRequiredError()
+                    return _consent_page(browser, client, user, login_session, pairs, scopes)
+            else:
+                answer, token = decision
+                purpose = _consent_purpose(login_session, pairs)
+                if not csrf_token_matches(browser.csrf_secret, purpose, token):
+                    return error_page(
+                        "Consent expired", "Go back to the application and try again."
+                    )
+                if answer != "approve":
+                    raise AccessDeniedError()
+                consents.grant(user.id, client.client_id, scopes, now)
+            request.login_session = login_session
+            _, _, headers = grant.create_authorization_response(redirect_uri, user)
+            return _redirect(dict(headers)["Location"], issuer)
+    except OAuth2Error as error:
+        # RFC 6749 §4.1.2.1: the redirect_uri is verified, so the error goes back to it.
+        error.redirect_uri, error.state = redirect_uri, state
+        _, _, headers = error()
+        return _redirect(dict(headers)["Location"], issuer)
+
+
+def _client_and_redirect_uri(
+    services: Services, pairs: list[tuple[str, str]]
+) -> tuple[Client, str] | Response:
+    client_ids = [value for name, value in pairs if name == "client_id"]
+    redirect_uris = [value for name, value in pairs if name == "redirect_uri"]
+    if len(client_ids) != 1:
+        return error_page(_INVALID_LINK, "The request must name exactly one client_id.")
+    client = services.oauth.query_client(client_ids[0])
+    if client is None:
+        return error_page(_INVALID_LINK, "The application is not registered here.")
+    # RFC 9700 §2.1: the exact, byte-for-byte registered string; no default, no pattern.
+    if len(redirect_uris) != 1 or not client.check_redirect_uri(redirect_uris[0]):
+        return error_page(
+            _INVALID_LINK, "The redirect URI is missing or not registered for this application."
+        )
+    return client, redirect_uris[0]
+
+
+def _prompts(request: FormRequest) -> frozenset[str]:
+    prompts = frozenset((request.payload.data.get("prompt") or "").split())
+    # OIDC Core §3.1.2.1: `none` stands alone; unknown values are an error.
+    if not prompts <= _PROMPTS or ("none" in prompts and len(prompts) > 1):
+        raise InvalidRequestError("The prompt parameter is invalid.")
+    return prompts
+
+
+def _fresh_enough(
+    request: FormRequest, prompts: frozenset[str], login_session: LoginSession, now: datetime
+) -> bool:
+    """Whether the session may answer this request, or the user must sign in again."""
+    max_age = request.payload.data.get("max_age")
+    if max_age is not None and (not max_age.isdigit() or len(max_age) > 10):
+        raise InvalidRequestError("max_age must be a number of seconds.")
+    if "login" in prompts:
+        return False
+    # OIDC Core §3.1.2.1: max_age is the allowed seconds since the user last signed in.
+    return max_age is None or now - login_session.auth_time <= timedelta(seconds=int(max_age))
+
+
+def _sign_in_first(issuer: str, pairs: list[tuple[str, str]]) -> Response:
+    """To the login page, coming back here without `prompt=login` (else it would loop)."""
+    again = []
+    for name, value in pairs:
+        if name == "prompt":
+            value = " ".join(p for p in value.split() if p != "login")
+        if value:
+            again.append((name, value))
+    next_path = "/authorize?" + urlencode(again)
+    return RedirectResponse(
+        f"{issuer}/login?{urlencode({'next': next_path})}",
+        303,
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+def _consent_page(
+    browser: Browser,
+    client: Client,
+    user: User,
+    login_session: LoginSession,
+    pairs: list[tuple[str, str]],
+    scopes: frozenset[str],
+) -> Response:
+    ordered = [s for s in client.scope.split() if s in scopes]
+    return render_page(
+        "consent.html",
+        client_name=client.name,
+        username=user.username,
+        scopes=[{"name": s, "description": _SCOPE_DESCRIPTIONS.get(s)} for s in ordered],
+        parameters=pairs,
+        csrf_token=csrf_token(browser.csrf_secret, _consent_purpose(login_session, pairs)),
+        redirect_host=urlsplit(dict(pairs)["redirect_uri"]).netloc or dict(pairs)["redirect_uri"],
+    )
+
+
+def _consent_purpose(login_session: LoginSession, pairs: list[tuple[str, str]]) -> str:
+    """Binds a consent form to this session and exactly these authorization parameters."""
+    digest = hashlib.sha256(urlencode(sorted(pairs)).encode()).hexdigest()
+    return f"consent:{login_session.sid}:{digest}"
+
+
+def _redirect(location: str, issuer: str) -> Response:
+    # RFC 9207 §2: every authorization response, errors included, names its issuer.
+    return RedirectResponse(
+        add_params_to_uri(location, [("iss", issuer)]),
+        302,
+        headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"},
+    )

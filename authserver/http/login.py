@@ -1,0 +1,111 @@
+"""The login page (/login): a username and password form that starts an SSO session."""
+
+from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from authserver.clock import utcnow
+from authserver.http.browser import BadFormError, Browser, read_page_form
+from authserver.http.pages import error_page, render_page, see_other
+from authserver.login.csrf import csrf_token, csrf_token_matches
+from authserver.login.models import LoginSession
+from authserver.login.sessions import find_active_session
+from authserver.services import Services
+from authserver.users.models import User
+
+router = APIRouter()
+
+LOGIN_PURPOSE = "login"
+SIGNED_IN_PURPOSE = "logout"
+FAILED = "Incorrect username or password."
+_MAX_NEXT_LENGTH = 4000
+
+
+@router.get("/login")
+async def login_page(request: Request) -> Response:
+    browser = Browser.of(request)
+    next_path = safe_next(request.query_params.get("next"))
+    if next_path is None:
+        signed_in = await run_in_threadpool(_signed_in_user, request.app.state.services, browser)
+        if signed_in is not None:
+            page = render_page(
+                "signed_in.html",
+                username=signed_in.username,
+                csrf_token=csrf_token(browser.csrf_secret, SIGNED_IN_PURPOSE),
+            )
+            return browser.keep_csrf_secret(page)
+    return browser.keep_csrf_secret(_form(browser, next_path))
+
+
+@router.post("/login")
+async def login(request: Request) -> Response:
+    services: Services = request.app.state.services
+    browser = Browser.of(request)
+    try:
+        form = dict(await read_page_form(request))
+    except BadFormError:
+        return error_page("Sign-in failed", "The form could not be read. Please try again.")
+    next_path = safe_next(form.get("next"))
+    if not csrf_token_matches(browser.csrf_secret, LOGIN_PURPOSE, form.get("csrf_token")):
+        page = _form(browser, next_path, error="This form expired. Please sign in again.")
+        page.status_code = 400
+        return browser.keep_csrf_secret(page)
+    username, password = form.get("username", ""), form.get("password", "")
+    if not username or not password:
+        return _form(browser, next_path, username, "Enter your username and password.")
+    previous = await run_in_threadpool(_active_session, services, browser)
+    result = await run_in_threadpool(
+        services.sign_in, username, password, browser.address, previous
+    )
+    if result.retry_after is not None:
+        seconds = max(1, int(result.retry_after.total_seconds()) + 1)
+        message = f"Too many attempts. Please wait {seconds} seconds and try again."
+        page = _form(browser, next_path, username, message)
+        page.status_code = 429
+        page.headers["Retry-After"] = str(seconds)
+        return page
+    if result.busy:
+        page = _form(browser, next_path, username, "The server is busy. Please try again.")
+        page.status_code = 503
+        page.headers["Retry-After"] = "1"
+        return page
+    if result.started is None:
+        return _form(browser, next_path, username, FAILED)
+    response = see_other(services.settings.issuer + (next_path or "/login"))
+    return browser.set_session(response, result.started.cookie_value)
+
+
+def safe_next(value: str | None) -> str | None:
+    """A same-origin path to return to after sign-in, or None (no open redirect)."""
+    if not value or len(value) > _MAX_NEXT_LENGTH or not value.startswith("/"):
+        return None
+    if value.startswith(("//", "/\\")) or any(ord(c) < 0x21 or ord(c) == 0x7F for c in value):
+        return None
+    return value
+
+
+def _form(
+    browser: Browser, next_path: str | None, username: str = "", error: str | None = None
+) -> Response:
+    return render_page(
+        "login.html",
+        csrf_token=csrf_token(browser.csrf_secret, LOGIN_PURPOSE),
+        next=next_path,
+        username=username,
+        error=error,
+    )
+
+
+def _active_session(services: Services, browser: Browser) -> LoginSession | None:
+    with services.database.transaction() as db:
+        return find_active_session(
+            db, browser.session_secret, utcnow(), services.settings.session_idle_ttl
+        )
+
+
+def _signed_in_user(services: Services, browser: Browser) -> User | None:
+    with services.database.transaction() as db:
+        login_session = find_active_session(
+            db, browser.session_secret, utcnow(), services.settings.session_idle_ttl
+        )
+        return db.get(User, login_session.user_id) if login_session else None

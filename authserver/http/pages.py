@@ -1,0 +1,47 @@
+"""HTML pages: Jinja2 templates, our own stylesheet, and the headers every page carries."""
+
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+
+_templates = Environment(
+    loader=PackageLoader("authserver.http", "templates"),
+    autoescape=select_autoescape(default=True),
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+STYLESHEET_PATH = "/assets/authserver.css"
+STYLESHEET = (Path(__file__).parent / "assets" / "authserver.css").read_bytes()
+
+# SECURITY-CHECKLIST (HTML): no script at all, no framing, no referrer, no sniffing.
+# No form-action: Chrome applies it to the redirect that follows a form, which here
+# goes to the client's registered redirect_uri.
+PAGE_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'self'; img-src 'self'; "
+        "frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
+    ),
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "no-store",
+    "Pragma": "no-cache",
+}
+
+
+def render_page(template: str, status: int = 200, **context: Any) -> HTMLResponse:
+    html = _templates.get_template(template).render(stylesheet=STYLESHEET_PATH, **context)
+    return HTMLResponse(html, status, headers=PAGE_HEADERS)
+
+
+def error_page(title: str, message: str, status: int = 400) -> HTMLResponse:
+    """A readable page for what cannot be sent back to a client (RFC 6749 §4.1.2.1)."""
+    return render_page("error.html", status, title=title, message=message)
+
+
+def see_other(location: str) -> Response:
+    """303 after a form POST, so the browser follows with GET (RFC 9700 §4.12)."""
+    return RedirectResponse(location, 303, headers={"Cache-Control": "no-store"})

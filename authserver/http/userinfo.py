@@ -1,0 +1,88 @@
+"""The UserInfo endpoint (/userinfo, OIDC Core §5.3): claims of the token's user, by scope.
+
+Any active access token of this issuer whose scope includes `openid` is accepted,
+whatever its `aud` (CONTRACT.md). Errors are RFC 6750 §3: 401 `invalid_token` with
+`WWW-Authenticate`, 403 `insufficient_scope`.
+"""
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from authserver.clock import utcnow
+from authserver.errors import InsufficientScopeError, InvalidTokenError, OAuth2Error
+from authserver.oauth import error_response, json_response
+from authserver.services import Services
+from authserver.tokens.validity import access_token_is_active
+from authserver.tokens.verification import TokenRejectedError, verify_jwt
+from authserver.users.models import User
+
+router = APIRouter()
+
+
+class _NoTokenError(InvalidTokenError):
+    description = "An access token is required."
+
+
+@router.api_route("/userinfo", methods=["GET", "POST"])
+async def userinfo(request: Request) -> Response:
+    services: Services = request.app.state.services
+    try:
+        token = _bearer_token(request.headers.get("authorization"))
+        claims = await run_in_threadpool(_user_claims, services, token)
+    except OAuth2Error as error:
+        return _bearer_error(error)
+    return json_response(200, claims)
+
+
+def _bearer_token(header: str | None) -> str:
+    scheme, _, token = (header or "").strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise _NoTokenError(status_code=401)
+    return token.strip()
+
+
+def _user_claims(services: Services, token: str) -> dict[str, Any]:
+    now = utcnow()
+    try:
+        verified = verify_jwt(
+            token, services.keyring, services.settings.issuer, "access_token", int(now.timestamp())
+        )
+    except TokenRejectedError:
+        raise InvalidTokenError(status_code=401) from None
+    scopes = set(str(verified.claims.get("scope", "")).split())
+    with services.database.transaction() as db:
+        user = (
+            db.get(User, int(verified.claims["sub"])) if verified.claims["sub"].isdigit() else None
+        )
+        if (
+            user is None
+            or "fid" not in verified.claims
+            or not access_token_is_active(db, verified.claims, now)
+        ):
+            raise InvalidTokenError(status_code=401)
+    if "openid" not in scopes:
+        raise InsufficientScopeError()
+    claims: dict[str, Any] = {"sub": str(user.id)}
+    if "profile" in scopes:
+        claims["preferred_username"] = user.username
+        claims["name"] = user.username
+        claims["updated_at"] = int(user.updated_at.timestamp())
+    if "email" in scopes and user.email:
+        claims["email"] = user.email
+        claims["email_verified"] = False  # this server never verifies addresses
+    return claims
+
+
+def _bearer_error(error: OAuth2Error) -> Response:
+    response = error_response(error)
+    if isinstance(error, _NoTokenError):
+        # RFC 6750 §3.1: a request without a token gets the challenge, no error code.
+        response.headers["WWW-Authenticate"] = "Bearer"
+    elif isinstance(error, InvalidTokenError):
+        response.headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
+    elif isinstance(error, InsufficientScopeError):
+        response.headers["WWW-Authenticate"] = 'Bearer error="insufficient_scope", scope="openid"'
+    return response

@@ -1,0 +1,128 @@
+"""Browser flows over HTTP for tests: sign in, consent, authorize -> code, code -> tokens."""
+
+import base64
+import hashlib
+import html
+import re
+import secrets
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+from fastapi.testclient import TestClient
+from httpx import Response
+
+from tests.conftest import ISSUER
+from tests.factories import WEB_APP_REDIRECT_URI as REDIRECT_URI
+from tests.http.tokens import basic
+
+_HIDDEN = re.compile(r'<input type="hidden" name="([^"]+)" value="([^"]*)">')
+
+
+@dataclass(frozen=True)
+class Pkce:
+    verifier: str = field(default_factory=lambda: secrets.token_urlsafe(48))
+
+    @property
+    def challenge(self) -> str:
+        digest = hashlib.sha256(self.verifier.encode()).digest()
+        return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def authorize_path(
+    client_id: str,
+    pkce: Pkce | None = None,
+    *,
+    redirect_uri: str = REDIRECT_URI,
+    scope: str = "openid profile",
+    state: str = "state-123",
+    **extra: str,
+) -> str:
+    pkce = pkce or Pkce()
+    params = {
+        "response_type": "code",
+        "client_id": client_id,
+        "redirect_uri": redirect_uri,
+        "scope": scope,
+        "state": state,
+        "code_challenge": pkce.challenge,
+        "code_challenge_method": "S256",
+        **extra,
+    }
+    return "/authorize?" + urlencode({k: v for k, v in params.items() if v is not None})
+
+
+def hidden_fields(page: str) -> list[tuple[str, str]]:
+    return [(name, html.unescape(value)) for name, value in _HIDDEN.findall(page)]
+
+
+def csrf_token_of(page: str) -> str:
+    return dict(hidden_fields(page))["csrf_token"]
+
+
+def sign_in(
+    http: TestClient, username: str = "alice", password: str = "correct horse", next_path: str = ""
+) -> Response:
+    """GET the login page, then POST it; the response is not followed."""
+    page = http.get("/login", params={"next": next_path} if next_path else None)
+    form = {"csrf_token": csrf_token_of(page.text), "username": username, "password": password}
+    if next_path:
+        form["next"] = next_path
+    return http.post("/login", data=form, follow_redirects=False)
+
+
+def answer_consent(http: TestClient, consent_page: Response, decision: str = "approve") -> Response:
+    fields = dict(hidden_fields(consent_page.text))
+    fields["decision"] = decision
+    return http.post("/authorize", data=fields, follow_redirects=False)
+
+
+def query_of(response: Response) -> dict[str, str]:
+    assert response.status_code in (302, 303), (response.status_code, response.text[:300])
+    location = response.headers["location"]
+    return {name: values[0] for name, values in parse_qs(urlsplit(location).query).items()}
+
+
+def authorize(
+    http: TestClient, client_id: str, pkce: Pkce, *, username: str = "alice", **params: Any
+) -> Response:
+    """Authorize in this browser, signing in and approving consent if asked."""
+    path = authorize_path(client_id, pkce, **params)
+    response = http.get(path, follow_redirects=False)
+    if response.status_code == 303 and "/login?" in response.headers["location"]:
+        signed_in = sign_in(http, username, next_path=path_after_login(response))
+        response = http.get(
+            signed_in.headers["location"].removeprefix(ISSUER), follow_redirects=False
+        )
+    if response.status_code == 200 and 'value="approve"' in response.text:
+        response = answer_consent(http, response)
+    return response
+
+
+def path_after_login(login_redirect: Response) -> str:
+    return query_of(login_redirect)["next"]
+
+
+def code_of(http: TestClient, client_id: str, pkce: Pkce, **params: Any) -> str:
+    response = authorize(http, client_id, pkce, **params)
+    query = query_of(response)
+    assert "code" in query, query
+    return query["code"]
+
+
+def exchange_code(
+    http: TestClient,
+    client_id: str,
+    secret: str | None,
+    code: str,
+    verifier: str | None,
+    *,
+    redirect_uri: str = REDIRECT_URI,
+    **extra: str,
+) -> Response:
+    form = {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri, **extra}
+    if verifier is not None:
+        form["code_verifier"] = verifier
+    if secret is None:
+        return http.post("/token", data={**form, "client_id": client_id})
+    return http.post("/token", data=form, headers=basic(client_id, secret))
