@@ -20,6 +20,7 @@ from authserver.http import (
     health,
     login,
     logout,
+    revocation,
     token,
     userinfo,
     wellknown,
@@ -54,7 +55,17 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.services = services
     app.state.metadata = json.dumps(server_metadata(settings)).encode("utf-8")
-    for module in (wellknown, token, authorize, login, logout, userinfo, assets, health):
+    for module in (
+        wellknown,
+        token,
+        revocation,
+        authorize,
+        login,
+        logout,
+        userinfo,
+        assets,
+        health,
+    ):
         app.include_router(module.router)
     _install_error_handlers(app)
     return app

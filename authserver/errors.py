@@ -5,7 +5,9 @@ AuthserverError             operator-facing (CLI, start-up); one line, exit 1
 ├── KeyStoreError           the key store cannot be read or written
 └── SchemaError             the database is behind its migrations
 OAuth2Error (Authlib)       RFC 6749 §5.2 errors on OAuth endpoints
-└── InvalidTargetError      RFC 8707 §2 `invalid_target`
+├── InvalidTargetError      RFC 8707 §2 `invalid_target`
+├── TemporarilyUnavailableError  503, the database is unreachable
+└── ServerError             500, a fixed text
 """
 
 from authlib.oauth2 import OAuth2Error
@@ -38,6 +40,7 @@ __all__ = [
     "OAuth2Error",
     "SchemaError",
     "ServerError",
+    "TemporarilyUnavailableError",
     "UnauthorizedClientError",
     "UnsupportedGrantTypeError",
 ]
@@ -63,6 +66,14 @@ class InvalidTargetError(OAuth2Error):
     """RFC 8707 §2: the requested resource is invalid, unknown or not allowed."""
 
     error = "invalid_target"
+
+
+class TemporarilyUnavailableError(OAuth2Error):
+    """RFC 6749 §4.1.2.1 `temporarily_unavailable`: storage is down; retry shortly."""
+
+    error = "temporarily_unavailable"
+    status_code = 503
+    description = "The service is temporarily unavailable."
 
 
 class ServerError(OAuth2Error):

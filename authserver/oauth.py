@@ -8,21 +8,31 @@ from typing import Any
 
 from authlib.oauth2 import AuthorizationServer as _AuthorizationServer
 from authlib.oauth2.rfc6749 import OAuth2Payload, OAuth2Request
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlmodel import Session
 from starlette.responses import Response
 
 from authserver.clients.authentication import authenticate_client
 from authserver.clients.cache import ClientCache
 from authserver.clients.models import Client
+from authserver.clock import utcnow
 from authserver.db import Database
-from authserver.errors import InvalidRequestError, OAuth2Error, ServerError
+from authserver.errors import (
+    InvalidRequestError,
+    OAuth2Error,
+    ServerError,
+    TemporarilyUnavailableError,
+)
 from authserver.grants.authorization_code import AuthorizationCodeGrant
 from authserver.grants.client_credentials import ClientCredentialsGrant
 from authserver.grants.openid import OpenIDCodeExtension
 from authserver.grants.pkce import S256CodeChallenge
+from authserver.grants.refresh_token import RefreshTokenGrant
+from authserver.keys.keyring import KeyRing
 from authserver.login.models import LoginSession
 from authserver.settings import Settings
 from authserver.tokens.access import AccessTokenIssuer
+from authserver.tokens.endpoints import IntrospectionEndpoint, RevocationEndpoint
 from authserver.tokens.id_token import IdTokenIssuer
 from authserver.tokens.models import TokenFamily
 from authserver.users.models import User
@@ -74,6 +84,7 @@ class FormRequest(OAuth2Request):
         self.db: Session | None = None
         self.login_session: LoginSession | None = None
         self.family: TokenFamily | None = None
+        self.arrived_at = utcnow()
 
     @property
     def form(self) -> dict[str, str]:
@@ -96,15 +107,20 @@ class AuthorizationServer(_AuthorizationServer):
         clients: ClientCache,
         access_tokens: AccessTokenIssuer,
         id_tokens: IdTokenIssuer,
+        keyring: KeyRing,
     ) -> None:
         super().__init__()
         self.settings = settings
         self.database = database
+        self.keyring = keyring
         self._clients = clients
         self._access_tokens = access_tokens
         self.id_tokens = id_tokens
         self.register_grant(ClientCredentialsGrant)
         self.register_grant(AuthorizationCodeGrant, [S256CodeChallenge(), OpenIDCodeExtension()])
+        self.register_grant(RefreshTokenGrant)
+        self.register_endpoint(RevocationEndpoint)
+        self.register_endpoint(IntrospectionEndpoint)
 
     def query_client(self, client_id: str) -> Client | None:
         return self._clients.find(client_id)
@@ -121,7 +137,12 @@ class AuthorizationServer(_AuthorizationServer):
         """No listeners yet."""
 
     def user_bearer_token(
-        self, client: Client, user: User, family: TokenFamily, audience: str | list[str]
+        self,
+        client: Client,
+        user: User,
+        family: TokenFamily,
+        audience: str | list[str],
+        scope: str | None = None,
     ) -> dict[str, Any]:
         """The token response for a user's grant; its access token names the family."""
         extra: dict[str, object] = {
@@ -134,7 +155,7 @@ class AuthorizationServer(_AuthorizationServer):
             client_id=client.client_id,
             subject=str(user.id),
             audience=audience,
-            scope=family.scope,
+            scope=family.scope if scope is None else scope,
             extra=extra,
         )
 
@@ -183,9 +204,30 @@ class AuthorizationServer(_AuthorizationServer):
                 return self.create_token_response(request)
         except OAuth2Error as error:
             return error_response(error)
-        except Exception:
-            log.exception("token endpoint failed")
-            return error_response(ServerError())
+        except Exception as error:  # noqa: BLE001 - turned into a fixed 500 or 503
+            return unexpected_error_response("token", error)
+
+    def endpoint_response(self, name: str, request: FormRequest) -> Response:
+        """/revoke and /introspect, in one transaction like `token_response`."""
+        try:
+            with self.database.transaction() as db:
+                request.db = db
+                return self.create_endpoint_response(name, request)
+        except OAuth2Error as error:
+            return error_response(error)
+        except Exception as error:  # noqa: BLE001 - turned into a fixed 500 or 503
+            return unexpected_error_response(name, error)
+
+
+def unexpected_error_response(endpoint: str, error: Exception) -> Response:
+    """503 when the database is unreachable (retry soon), else a fixed 500; never details."""
+    if isinstance(error, OperationalError | InterfaceError):
+        log.error("%s endpoint: database unavailable: %s", endpoint, type(error).__name__)
+        response = error_response(TemporarilyUnavailableError())
+        response.headers["Retry-After"] = "1"
+        return response
+    log.error("%s endpoint failed", endpoint, exc_info=error)
+    return error_response(ServerError())
 
 
 def json_response(status: int, body: Any, headers: Iterable[tuple[str, str]] = ()) -> Response:

@@ -74,7 +74,7 @@ class RefreshToken(SQLModel, table=True):
     family_id: str = Field(
         foreign_key="token_families.id", ondelete="CASCADE", index=True, max_length=64
     )
-    parent_hash: str | None = Field(default=None, max_length=64)
+    parent_hash: str | None = Field(default=None, max_length=64, index=True)
     created_at: datetime = Field(default_factory=utcnow, sa_column=moment_column())
     expires_at: datetime = Field(sa_column=moment_column())
     consumed_at: datetime | None = Field(default=None, sa_column=moment_column(nullable=True))

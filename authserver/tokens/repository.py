@@ -88,8 +88,9 @@ class RefreshTokenRepository:
         self.session.add(token)
         self.session.flush()
 
-    def find(self, token_hash: str) -> RefreshToken | None:
-        return self.session.get(RefreshToken, token_hash)
+    def find(self, token_hash: str, *, fresh: bool = False) -> RefreshToken | None:
+        """`fresh` re-reads the row, for a decision after a failed compare-and-set."""
+        return self.session.get(RefreshToken, token_hash, populate_existing=fresh)
 
     def consume(self, token_hash: str, now: datetime) -> bool:
         """The compare-and-set of rotation: True for exactly one of concurrent callers."""
@@ -103,18 +104,9 @@ class RefreshTokenRepository:
         )
         return self.session.execute(statement).rowcount == 1  # type: ignore[attr-defined]
 
-    def newest_of_family(self, family_id: str) -> RefreshToken | None:
-        statement = (
-            select(RefreshToken)
-            .where(RefreshToken.family_id == family_id)
-            .order_by(col(RefreshToken.created_at).desc())
-            .limit(1)
-        )
-        return self.session.exec(statement).first()
-
     def children_of(self, token_hash: str) -> list[RefreshToken]:
         statement = select(RefreshToken).where(RefreshToken.parent_hash == token_hash)
-        return list(self.session.exec(statement).all())
+        return list(self.session.exec(statement.execution_options(populate_existing=True)).all())
 
 
 class DenyList:

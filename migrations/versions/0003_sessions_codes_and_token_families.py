@@ -140,6 +140,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     with op.batch_alter_table("refresh_tokens", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_refresh_tokens_parent_hash"))
         batch_op.drop_index(batch_op.f("ix_refresh_tokens_family_id"))
 
     op.drop_table("refresh_tokens")

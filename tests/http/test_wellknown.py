@@ -20,7 +20,13 @@ def test_discovery_names_only_what_is_implemented(http: TestClient, path: str) -
     assert metadata["authorization_endpoint"] == f"{ISSUER}/authorize"
     assert metadata["userinfo_endpoint"] == f"{ISSUER}/userinfo"
     assert metadata["end_session_endpoint"] == f"{ISSUER}/logout"
-    assert set(metadata["grant_types_supported"]) == {"authorization_code", "client_credentials"}
+    assert set(metadata["grant_types_supported"]) == {
+        "authorization_code",
+        "client_credentials",
+        "refresh_token",
+    }
+    assert metadata["revocation_endpoint"] == f"{ISSUER}/revoke"
+    assert metadata["introspection_endpoint"] == f"{ISSUER}/introspect"
     assert set(metadata["token_endpoint_auth_methods_supported"]) == {
         "client_secret_basic",
         "client_secret_post",
@@ -63,6 +69,9 @@ def test_every_endpoint_discovery_names_answers(http: TestClient) -> None:
     assert http.get(path("authorization_endpoint")).status_code == 400
     assert http.get(path("userinfo_endpoint")).status_code == 401
     assert http.get(path("end_session_endpoint")).status_code == 200
+    # Both need client authentication: 401 invalid_client (RFC 7009 §2.1, RFC 7662 §2.1).
+    assert http.post(path("revocation_endpoint"), data={"token": "x"}).status_code == 401
+    assert http.post(path("introspection_endpoint"), data={"token": "x"}).status_code == 401
 
 
 def test_the_jwks_publishes_current_and_next_keys_with_public_members_only(

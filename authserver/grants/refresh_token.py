@@ -1,0 +1,147 @@
+"""The refresh token grant (RFC 6749 §6) with rotation and reuse detection (RFC 9700 §4.14.2).
+
+Everything happens in the request's one transaction, under a row lock on the family
+(`SELECT ... FOR UPDATE`; SQLite serialises writers anyway), so a refresh and a
+revocation of the same family, or two refreshes, never interleave:
+
+- the family and user must be good by the one rule (`tokens.validity`): not revoked,
+  not past its absolute expiry, user not disabled; the token not past its idle expiry;
+- the presented token is consumed by a compare-and-set (`consumed_at IS NULL`): of N
+  concurrent requests exactly one wins, and gets a new token of the same family;
+- a consumed token presented again is theft: the family is revoked, so the newest
+  token stops working too, and the family's access tokens become inactive;
+- except, with AUTHSERVER_REFRESH_REUSE_GRACE > 0, a retry after a lost response: the
+  token is the immediate predecessor of the family's live token, was consumed within
+  the grace period, and the request arrived after its successor was minted. Then the
+  unreceived successor is consumed and a fresh one minted, once. A duplicate sent
+  while the first was still in flight, or a second retry, gets `invalid_grant` and
+  leaves the family alone; anything older is theft.
+"""
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from authlib.oauth2.rfc6749 import grants
+
+from authserver.clock import utcnow
+from authserver.errors import InvalidGrantError, InvalidScopeError
+from authserver.grants.resource import resolve_audience
+from authserver.opaque import opaque_hash
+from authserver.scopes import parse_scope
+from authserver.tokens.families import issue_refresh_token
+from authserver.tokens.models import RefreshToken, TokenFamily
+from authserver.tokens.repository import FamilyRepository, RefreshTokenRepository
+from authserver.tokens.validity import family_is_good
+from authserver.users.models import User
+
+_MAX_TOKEN_LENGTH = 100
+
+
+@dataclass
+class PresentedRefreshToken:
+    """A stored refresh token with its (locked) family and user."""
+
+    token: RefreshToken
+    family: TokenFamily
+    user: User
+
+    def check_client(self, client: Any) -> bool:
+        return self.family.client_id == client.client_id
+
+    def get_scope(self) -> str:
+        return self.family.scope
+
+
+class RefreshTokenGrant(grants.RefreshTokenGrant):
+    TOKEN_ENDPOINT_AUTH_METHODS: ClassVar[list[str]] = [
+        "client_secret_basic",
+        "client_secret_post",
+        "none",
+    ]
+    INCLUDE_NEW_REFRESH_TOKEN = True
+
+    def authenticate_refresh_token(self, refresh_token: str) -> PresentedRefreshToken | None:
+        if len(refresh_token) > _MAX_TOKEN_LENGTH:
+            return None
+        db = self.request.db
+        token = RefreshTokenRepository(db).find(opaque_hash(refresh_token))
+        family = FamilyRepository(db).get(token.family_id, lock=True) if token else None
+        user = db.get(User, family.user_id) if family else None
+        if token is None or family is None or user is None:
+            return None
+        return PresentedRefreshToken(token, family, user)
+
+    def _validate_token_scope(self, token: PresentedRefreshToken) -> None:
+        requested = self.request.payload.scope
+        if requested is None:
+            self.scope = token.family.scope
+            return
+        scopes = parse_scope(requested)
+        # RFC 6749 §6: the scope may be narrowed, never widened beyond the original grant.
+        if scopes is None or not set(scopes) <= set(token.family.scope.split()):
+            raise InvalidScopeError("The requested scope exceeds the original grant.")
+        self.scope = " ".join(scopes)
+
+    def authenticate_user(self, refresh_token: PresentedRefreshToken) -> User:
+        return refresh_token.user
+
+    def create_token_response(self) -> tuple[int, Any, Any]:
+        presented: PresentedRefreshToken = self.request.refresh_token
+        token, family = presented.token, presented.family
+        now = utcnow()
+        expires_at = min(token.expires_at, family.expires_at)
+        if not family_is_good(family.revoked_at, presented.user.disabled, now, expires_at):
+            raise InvalidGrantError("The refresh token is expired or revoked.")
+        tokens = RefreshTokenRepository(self.request.db)
+        if not tokens.consume(token.token_hash, now) and not self._retry_of_lost_response(
+            token, now
+        ):
+            FamilyRepository(self.request.db).revoke(family.id, now)
+            # RFC 9700 §4.14.2: reuse of a rotated refresh token revokes the family.
+            raise InvalidGrantError("The refresh token was already used.")
+        return super().create_token_response()
+
+    def generate_token(
+        self, user: User, scope: str, include_refresh_token: bool = True, **_: Any
+    ) -> dict[str, Any]:
+        presented: PresentedRefreshToken = self.request.refresh_token
+        family = presented.family
+        settings = self.server.settings
+        resources = self.request.payload.datalist.get("resource", [])
+        audience = resolve_audience(self.request.client, resources, settings.audience)
+        body = self.server.user_bearer_token(
+            self.request.client, user, family, audience, scope=self.scope
+        )
+        body["refresh_token"] = issue_refresh_token(
+            self.request.db,
+            family,
+            utcnow(),
+            settings.refresh_token_idle_ttl,
+            parent_hash=presented.token.token_hash,
+        )
+        return body
+
+    def revoke_old_credential(self, refresh_token: PresentedRefreshToken) -> None:
+        """Already consumed by the compare-and-set in `create_token_response`."""
+
+    def _retry_of_lost_response(self, token: RefreshToken, now: Any) -> bool:
+        """The grace rule (see the module docstring). Raises for a harmless duplicate."""
+        grace = self.server.settings.refresh_reuse_grace
+        tokens = RefreshTokenRepository(self.request.db)
+        consumed = tokens.find(token.token_hash, fresh=True)
+        if not grace or consumed is None or consumed.consumed_at is None:
+            return False
+        live = [
+            child for child in tokens.children_of(token.token_hash) if child.consumed_at is None
+        ]
+        if now - consumed.consumed_at > grace or not live:
+            return False  # too late, or the chain moved on: a grandparent is theft
+        children = tokens.children_of(token.token_hash)
+        arrived_after_successor = self.request.arrived_at > live[0].created_at
+        if (
+            len(children) == 1
+            and arrived_after_successor
+            and tokens.consume(live[0].token_hash, now)
+        ):
+            return True
+        raise InvalidGrantError("The refresh token was already used.")

@@ -1,0 +1,93 @@
+"""Finding a token presented to /revoke or /introspect: one of our JWT access tokens, or
+one of our opaque refresh tokens, whatever `token_type_hint` says (RFC 7009 §2.1,
+RFC 7662 §2.1: a hint may be wrong, so every type is searched; the shapes differ, so
+this costs nothing). At most one indexed database round trip.
+"""
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlmodel import Session, col
+
+from authserver.keys.keyring import KeyRing
+from authserver.opaque import opaque_hash
+from authserver.tokens.models import RefreshToken, TokenFamily
+from authserver.tokens.validity import access_token_is_active, family_is_good
+from authserver.tokens.verification import TokenRejectedError, verify_jwt
+from authserver.users.models import User
+
+_MAX_REFRESH_TOKEN_LENGTH = 100
+
+
+@dataclass(frozen=True)
+class FoundAccessToken:
+    claims: dict[str, Any]
+    active: bool
+
+    @property
+    def client_id(self) -> str | None:
+        return self.claims.get("client_id")
+
+
+@dataclass(frozen=True)
+class FoundRefreshToken:
+    token: RefreshToken
+    family: TokenFamily
+    active: bool
+
+    @property
+    def client_id(self) -> str:
+        return self.family.client_id
+
+    @property
+    def expires_at(self) -> datetime:
+        return min(self.token.expires_at, self.family.expires_at)
+
+
+FoundToken = FoundAccessToken | FoundRefreshToken
+
+
+def find_token(
+    db: Session, keyring: KeyRing, issuer: str, value: str, now: datetime
+) -> FoundToken | None:
+    """The token with its current state, or None if it is not one of ours at all."""
+    if value.count(".") == 2:
+        return _find_access_token(db, keyring, issuer, value, now)
+    if len(value) > _MAX_REFRESH_TOKEN_LENGTH:
+        return None
+    return _find_refresh_token(db, value, now)
+
+
+def _find_access_token(
+    db: Session, keyring: KeyRing, issuer: str, value: str, now: datetime
+) -> FoundAccessToken | None:
+    seconds = int(now.timestamp())
+    try:
+        verified = verify_jwt(value, keyring, issuer, "access_token", seconds, allow_expired=True)
+    except TokenRejectedError:
+        return None
+    claims = verified.claims
+    unexpired = seconds < claims["exp"]
+    return FoundAccessToken(claims, unexpired and access_token_is_active(db, claims, now))
+
+
+def _find_refresh_token(db: Session, value: str, now: datetime) -> FoundRefreshToken | None:
+    statement = (
+        select(RefreshToken, TokenFamily, User.disabled)
+        .join(TokenFamily, col(TokenFamily.id) == col(RefreshToken.family_id))
+        .join(User, col(User.id) == col(TokenFamily.user_id))
+        .where(col(RefreshToken.token_hash) == opaque_hash(value))
+    )
+    row = db.execute(statement).first()
+    if row is None:
+        return None
+    token, family, disabled = row
+    expires_at = min(token.expires_at, family.expires_at)
+    good = family_is_good(family.revoked_at, disabled, now, expires_at)
+    return FoundRefreshToken(token, family, token.consumed_at is None and good)
+
+
+def timestamp(moment: datetime) -> int:
+    return int(moment.astimezone(UTC).timestamp())
