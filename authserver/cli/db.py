@@ -1,12 +1,15 @@
-"""`authserver db ...`: migrations."""
+"""`authserver db ...`: migrations and housekeeping."""
 
 import typer
 
+from authserver.cli.context import JsonOption, emit, transaction
+from authserver.clock import utcnow
 from authserver.db import Database
+from authserver.housekeeping import purge_expired
 from authserver.schema import current_revision, upgrade_database
 from authserver.settings import load_settings
 
-app = typer.Typer(no_args_is_help=True, help="Database migrations.")
+app = typer.Typer(no_args_is_help=True, help="Database migrations and housekeeping.")
 
 
 @app.command("upgrade")
@@ -18,3 +21,13 @@ def upgrade() -> None:
         typer.echo(f"database at migration {current_revision(database)}")
     finally:
         database.dispose()
+
+
+@app.command("purge")
+def purge(as_json: JsonOption = False) -> None:
+    """Delete expired codes, sessions, token families and deny-list entries (safe while serving)."""
+    settings = load_settings()
+    with transaction() as session:
+        purged = purge_expired(session, utcnow(), settings.access_token_ttl)
+    counts = purged.as_dict()
+    emit(as_json, counts, "purged " + ", ".join(f"{n} {name}" for name, n in counts.items()))

@@ -4,14 +4,17 @@ import sys
 from typing import Annotated
 
 import typer
+from sqlmodel import Session
 
 from authserver.cli.context import JsonOption, emit, transaction
 from authserver.clock import utcnow
 from authserver.errors import AuthserverError
+from authserver.login.sessions import end_all_sessions_of_user
+from authserver.users.models import User
 from authserver.users.registration import UserExistsError, create_user
 from authserver.users.repository import UserRepository
 
-app = typer.Typer(no_args_is_help=True, help="Create and list users.")
+app = typer.Typer(no_args_is_help=True, help="Create, list, disable and sign out users.")
 
 
 @app.command("create")
@@ -63,12 +66,32 @@ def list_users(as_json: JsonOption = False) -> None:
 
 @app.command("disable")
 def disable(username: str) -> None:
-    """Disable a user: they can no longer sign in."""
+    """Disable a user: no more sign-ins; their sessions end and their tokens stop working."""
     with transaction() as session:
-        user = UserRepository(session).find_by_username(username)
-        if user is None:
-            raise AuthserverError(f"no user named {username!r}")
+        user = _find(session, username)
         user.disabled = True
         user.updated_at = utcnow()
         session.add(user)
+        end_all_sessions_of_user(session, _id(user), utcnow())
     typer.echo(f"disabled {username}")
+
+
+@app.command("revoke-sessions")
+def revoke_sessions(username: str) -> None:
+    """Sign a user out everywhere: every session and every token family ends now."""
+    with transaction() as session:
+        end_all_sessions_of_user(session, _id(_find(session, username)), utcnow())
+    typer.echo(f"ended every session and token of {username}")
+
+
+def _find(session: Session, username: str) -> User:
+    user = UserRepository(session).find_by_username(username)
+    if user is None:
+        raise AuthserverError(f"no user named {username!r}")
+    return user
+
+
+def _id(user: User) -> int:
+    if user.id is None:
+        raise AuthserverError(f"user {user.username!r} has no id")
+    return user.id

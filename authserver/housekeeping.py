@@ -1,0 +1,55 @@
+"""Deleting what can no longer matter: expired codes, sessions, families, deny-list entries.
+
+Each is one DELETE on an indexed expiry column, safe while the server runs: a row is
+deleted only once nothing could still accept it. A family outlives its own expiry by
+the access-token lifetime (plus leeway), since its last access tokens refer to it; a
+consumed code stays a day, so that a late replay is still recognised and refused.
+"""
+
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, or_
+from sqlmodel import Session, col
+
+from authserver.login.models import LoginSession
+from authserver.login.throttle import purge_throttle
+from authserver.tokens.models import AuthorizationCode, TokenFamily
+from authserver.tokens.repository import DenyList
+
+CODE_MEMORY = timedelta(days=1)
+_LEEWAY = timedelta(seconds=60)
+
+
+@dataclass(frozen=True)
+class Purged:
+    authorization_codes: int
+    sessions: int
+    token_families: int
+    revoked_access_tokens: int
+    login_throttle: int
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+def purge_expired(db: Session, now: datetime, access_token_ttl: timedelta) -> Purged:
+    codes = delete(AuthorizationCode).where(col(AuthorizationCode.expires_at) < now - CODE_MEMORY)
+    sessions = delete(LoginSession).where(
+        or_(col(LoginSession.expires_at) < now, col(LoginSession.ended_at) < now - _LEEWAY)
+    )
+    # Refresh tokens go with their family (ON DELETE CASCADE).
+    families = delete(TokenFamily).where(
+        col(TokenFamily.expires_at) < now - access_token_ttl - _LEEWAY
+    )
+    return Purged(
+        authorization_codes=_count(db.execute(codes)),
+        sessions=_count(db.execute(sessions)),
+        token_families=_count(db.execute(families)),
+        revoked_access_tokens=DenyList(db).purge(now),
+        login_throttle=purge_throttle(db, now),
+    )
+
+
+def _count(result: object) -> int:
+    return int(getattr(result, "rowcount", 0) or 0)
