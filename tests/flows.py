@@ -1,4 +1,7 @@
-"""Browser flows over HTTP for tests: sign in, consent, authorize -> code, code -> tokens."""
+"""Browser flows over HTTP for tests: sign in, consent, authorize -> code, code -> tokens.
+
+They take any httpx `Client` with cookies: the app's TestClient, or a client of a real server.
+"""
 
 import base64
 import hashlib
@@ -9,10 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-from fastapi.testclient import TestClient
-from httpx import Response
+from httpx import Client, Response
 
-from tests.conftest import ISSUER
 from tests.factories import WEB_APP_REDIRECT_URI as REDIRECT_URI
 from tests.http.tokens import basic
 
@@ -61,7 +62,7 @@ def csrf_token_of(page: str) -> str:
 
 
 def sign_in(
-    http: TestClient, username: str = "alice", password: str = "correct horse", next_path: str = ""
+    http: Client, username: str = "alice", password: str = "correct horse", next_path: str = ""
 ) -> Response:
     """GET the login page, then POST it; the response is not followed."""
     page = http.get("/login", params={"next": next_path} if next_path else None)
@@ -71,7 +72,7 @@ def sign_in(
     return http.post("/login", data=form, follow_redirects=False)
 
 
-def answer_consent(http: TestClient, consent_page: Response, decision: str = "approve") -> Response:
+def answer_consent(http: Client, consent_page: Response, decision: str = "approve") -> Response:
     fields = dict(hidden_fields(consent_page.text))
     fields["decision"] = decision
     return http.post("/authorize", data=fields, follow_redirects=False)
@@ -84,7 +85,7 @@ def query_of(response: Response) -> dict[str, str]:
 
 
 def authorize(
-    http: TestClient, client_id: str, pkce: Pkce, *, username: str = "alice", **params: Any
+    http: Client, client_id: str, pkce: Pkce, *, username: str = "alice", **params: Any
 ) -> Response:
     """Authorize in this browser, signing in and approving consent if asked."""
     path = authorize_path(client_id, pkce, **params)
@@ -92,7 +93,8 @@ def authorize(
     if response.status_code == 303 and "/login?" in response.headers["location"]:
         signed_in = sign_in(http, username, next_path=path_after_login(response))
         response = http.get(
-            signed_in.headers["location"].removeprefix(ISSUER), follow_redirects=False
+            signed_in.headers["location"].removeprefix(str(http.base_url).rstrip("/")),
+            follow_redirects=False,
         )
     if response.status_code == 200 and 'value="approve"' in response.text:
         response = answer_consent(http, response)
@@ -103,7 +105,7 @@ def path_after_login(login_redirect: Response) -> str:
     return query_of(login_redirect)["next"]
 
 
-def code_of(http: TestClient, client_id: str, pkce: Pkce, **params: Any) -> str:
+def code_of(http: Client, client_id: str, pkce: Pkce, **params: Any) -> str:
     response = authorize(http, client_id, pkce, **params)
     query = query_of(response)
     assert "code" in query, query
@@ -111,7 +113,7 @@ def code_of(http: TestClient, client_id: str, pkce: Pkce, **params: Any) -> str:
 
 
 def exchange_code(
-    http: TestClient,
+    http: Client,
     client_id: str,
     secret: str | None,
     code: str,

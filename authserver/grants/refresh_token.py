@@ -12,13 +12,15 @@ revocation of the same family, or two refreshes, never interleave:
   token stops working too, and the family's access tokens become inactive;
 - except, with AUTHSERVER_REFRESH_REUSE_GRACE > 0, a retry after a lost response: the
   token is the immediate predecessor of the family's live token, was consumed within
-  the grace period, and the request arrived after its successor was minted. Then the
-  unreceived successor is consumed and a fresh one minted, once. A duplicate sent
-  while the first was still in flight, or a second retry, gets `invalid_grant` and
-  leaves the family alone; anything older is theft.
+  the grace period, and the request arrived at least a second after its successor was
+  minted (a client retries after a timeout; a burst of duplicates arrives at once).
+  Then the unreceived successor is consumed and a fresh one minted, once. A duplicate
+  of a request still in flight, or a second retry, gets `invalid_grant` and leaves the
+  family alone; anything older is theft.
 """
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, ClassVar
 
 from authlib.oauth2.rfc6749 import grants
@@ -35,6 +37,8 @@ from authserver.tokens.validity import family_is_good
 from authserver.users.models import User
 
 _MAX_TOKEN_LENGTH = 100
+# How long after its successor a retry must come to count as one (see the docstring).
+RETRY_NOT_BEFORE = timedelta(seconds=1)
 
 
 @dataclass
@@ -137,7 +141,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         if now - consumed.consumed_at > grace or not live:
             return False  # too late, or the chain moved on: a grandparent is theft
         children = tokens.children_of(token.token_hash)
-        arrived_after_successor = self.request.arrived_at > live[0].created_at
+        arrived_after_successor = self.request.arrived_at >= live[0].created_at + RETRY_NOT_BEFORE
         if (
             len(children) == 1
             and arrived_after_successor

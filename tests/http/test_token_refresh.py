@@ -160,6 +160,10 @@ def test_with_grace_a_retry_of_the_predecessor_gets_a_fresh_pair_once(
     tokens = Tokens(grace_http, database)
     a = tokens.first["refresh_token"]
     b = tokens.refresh(a).json()  # imagine this response was lost
+    # At once, the same request again is a duplicate, not a retry: refused, no theft.
+    assert_oauth_error(tokens.refresh(a), 400, "invalid_grant")
+    assert tokens.active(b["refresh_token"])
+    _minted_seconds_ago(database, 2)  # a client retries after a timeout
     retried = tokens.refresh(a)
     assert retried.status_code == 200, retried.text
     c = retried.json()
@@ -168,6 +172,7 @@ def test_with_grace_a_retry_of_the_predecessor_gets_a_fresh_pair_once(
     assert not tokens.active(b["refresh_token"])
     assert tokens.active(c["refresh_token"])
     # A second retry of the same predecessor is refused, but is no theft: the family lives.
+    _minted_seconds_ago(database, 2)
     assert_oauth_error(tokens.refresh(a), 400, "invalid_grant")
     assert tokens.active(c["refresh_token"])
     assert tokens.refresh(c["refresh_token"]).status_code == 200
@@ -180,6 +185,7 @@ def test_with_grace_the_grandparent_is_still_theft(
     a = tokens.first["refresh_token"]
     b = tokens.refresh(a).json()["refresh_token"]
     c = tokens.refresh(b).json()
+    _minted_seconds_ago(database, 2)
     # RFC 9700 §4.14.2: only the immediate predecessor of the live token is forgiven.
     assert_oauth_error(tokens.refresh(a), 400, "invalid_grant")
     assert_oauth_error(tokens.refresh(c["refresh_token"]), 400, "invalid_grant")
@@ -192,6 +198,7 @@ def test_with_grace_a_retry_after_the_window_is_theft(
     tokens = Tokens(grace_http, database)
     a = tokens.first["refresh_token"]
     b = tokens.refresh(a).json()
+    _minted_seconds_ago(database, 40)
     with database.transaction() as session:
         late = utcnow() - timedelta(seconds=31)
         session.execute(
@@ -201,3 +208,10 @@ def test_with_grace_a_retry_after_the_window_is_theft(
         )  # type: ignore[union-attr]
     assert_oauth_error(tokens.refresh(a), 400, "invalid_grant")
     assert not tokens.active(b["refresh_token"])
+
+
+def _minted_seconds_ago(database: Database, seconds: int) -> None:
+    """Move every refresh token's minting back, as if the retry came `seconds` later."""
+    earlier = utcnow() - timedelta(seconds=seconds)
+    with database.transaction() as session:
+        session.execute(update(RefreshToken).values(created_at=earlier))
