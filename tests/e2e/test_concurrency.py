@@ -14,9 +14,10 @@ import pytest
 from sqlmodel import SQLModel
 
 from authserver.db import Database
+from authserver.login.throttle import FREE_ATTEMPTS_PER_ACCOUNT
 from tests.e2e.processes import cli_environment, running_server
 from tests.factories import make_client, make_user, make_web_app
-from tests.flows import Pkce, code_of, exchange_code
+from tests.flows import Pkce, code_of, csrf_token_of, exchange_code
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgresql]
 
@@ -189,3 +190,29 @@ def test_of_parallel_redemptions_of_one_code_one_wins_and_then_its_tokens_are_re
             # RFC 6749 §4.1.2: the replays revoked what the code gave.
             assert not active(browser, setup, winner["access_token"])
             assert not active(browser, setup, winner["refresh_token"])
+
+
+def test_parallel_password_guesses_stay_within_the_throttle(
+    pg_database: Database, environment: dict[str, str]
+) -> None:
+    make_user(pg_database)
+    with (
+        running_server(environment, "--workers", "2") as base_url,
+        httpx.Client(base_url=base_url) as browser,
+    ):
+        page = browser.get("/login")
+        form = {"csrf_token": csrf_token_of(page.text), "username": "alice", "password": "guess"}
+        cookies = dict(browser.cookies)
+
+        def guess(client: httpx.Client) -> httpx.Response:
+            client.cookies.update(cookies)
+            return client.post("/login", data=form)
+
+        responses = at_once([guess] * PARALLEL, base_url)
+    # SECURITY-CHECKLIST: the attempt is reserved atomically before argon2 runs, so a
+    # burst cannot slip more guesses through than the free attempts.
+    answered = [r for r in responses if r.status_code == 200]
+    throttled = [r for r in responses if r.status_code == 429]
+    assert len(answered) == FREE_ATTEMPTS_PER_ACCOUNT
+    assert len(throttled) == PARALLEL - FREE_ATTEMPTS_PER_ACCOUNT
+    assert all("Retry-After" in r.headers for r in throttled)
