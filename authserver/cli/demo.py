@@ -1,6 +1,9 @@
 """`authserver demo`: the demo client and user that `make run` starts with."""
 
+import base64
+import hashlib
 import secrets
+from urllib.parse import urlencode
 
 import typer
 
@@ -13,6 +16,8 @@ from authserver.users.registration import create_user
 from authserver.users.repository import UserRepository
 
 DEMO_CLIENT_ID = "demo-client"
+DEMO_APP_ID = "demo-app"
+DEMO_APP_REDIRECT_URI = "http://127.0.0.1:8080/callback"
 DEMO_USERNAME = "demo"
 DEMO_SCOPE = "demo:read demo:write"
 
@@ -35,6 +40,17 @@ def demo() -> None:
                 client_id=DEMO_CLIENT_ID,
             )
             _, secret = register_client(clients, spec)
+        if clients.get(DEMO_APP_ID) is None:
+            # A public client (a single-page or native app): PKCE, no secret.
+            app = ClientSpec(
+                name="Demo app",
+                grant_types=["authorization_code", "refresh_token"],
+                scope="openid profile email demo:read",
+                redirect_uris=[DEMO_APP_REDIRECT_URI],
+                public=True,
+                client_id=DEMO_APP_ID,
+            )
+            register_client(clients, app)
         users = UserRepository(session)
         password = None
         if users.find_by_username(DEMO_USERNAME) is None:
@@ -62,5 +78,36 @@ def _instructions(issuer: str, secret: str | None, password: str | None) -> str:
         f"  curl -s {issuer}/.well-known/openid-configuration",
         f"  curl -s {issuer}/.well-known/jwks.json",
         "",
+        *_sign_in_instructions(issuer),
     ]
     return "\n".join(lines)
+
+
+def _sign_in_instructions(issuer: str) -> list[str]:
+    """The code flow by hand: a browser for the sign-in, curl for the token."""
+    verifier = secrets.token_urlsafe(48)
+    digest = hashlib.sha256(verifier.encode()).digest()
+    challenge = base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+    query = urlencode(
+        {
+            "response_type": "code",
+            "client_id": DEMO_APP_ID,
+            "redirect_uri": DEMO_APP_REDIRECT_URI,
+            "scope": "openid profile email",
+            "state": "demo",
+            "code_challenge": challenge,
+            "code_challenge_method": "S256",
+        }
+    )
+    return [
+        "Sign in as the demo user (authorization code + PKCE, the public client demo-app):",
+        "  1. open in a browser:",
+        f"     {issuer}/authorize?{query}",
+        f"  2. sign in, allow; the browser lands on {DEMO_APP_REDIRECT_URI}?code=...",
+        "     (nothing listens there: copy the code from the address bar)",
+        "  3. exchange the code within 60 seconds:",
+        f"     curl -s -d grant_type=authorization_code -d client_id={DEMO_APP_ID} \\",
+        f"          -d redirect_uri={DEMO_APP_REDIRECT_URI} -d code_verifier={verifier} \\",
+        f"          -d code=PASTE_THE_CODE {issuer}/token",
+        "",
+    ]

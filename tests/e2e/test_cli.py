@@ -8,6 +8,8 @@ import pytest
 
 from authserver.db import Database
 from tests.e2e.processes import cli_environment, run_cli, running_server
+from tests.factories import make_user, make_web_app
+from tests.flows import Pkce, authorize_path, code_of, exchange_code
 
 
 @pytest.fixture
@@ -173,3 +175,44 @@ def test_keys_list_and_rotate(environment: dict[str, str]) -> None:
         before[1]["kid"]: "current",
         result["next"]: "next",
     }
+
+
+def test_users_revoke_sessions_ends_every_token_family_of_the_user(
+    environment: dict[str, str], database: Database
+) -> None:
+    make_user(database)
+    client, secret = make_web_app(database, skip_consent=True)
+    assert secret is not None
+    with running_server(environment) as base_url, httpx.Client(base_url=base_url) as browser:
+        pkce = Pkce()
+        code = code_of(browser, client.client_id, pkce)
+        tokens = exchange_code(browser, client.client_id, secret, code, pkce.verifier).json()
+        bearer = {"Authorization": "Bearer " + tokens["access_token"]}
+        assert browser.get("/userinfo", headers=bearer).status_code == 200
+        result = run_cli(environment, "users", "revoke-sessions", "ALICE")
+        assert result.returncode == 0, result.stderr
+        # CONTRACT.md: every session and token family of the user ends.
+        assert browser.get("/userinfo", headers=bearer).status_code == 401
+        refresh = {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]}
+        assert (
+            browser.post("/token", data=refresh, auth=(client.client_id, secret)).status_code == 400
+        )
+        again = browser.get(authorize_path(client.client_id), follow_redirects=False)
+        assert "/login?" in again.headers["location"]
+    unknown = run_cli(environment, "users", "revoke-sessions", "nobody")
+    assert unknown.returncode == 1
+    assert unknown.stderr.count("\n") == 1
+
+
+def test_db_purge_reports_what_it_deleted(environment: dict[str, str]) -> None:
+    result = run_cli(environment, "db", "purge", "--json")
+    assert result.returncode == 0, result.stderr
+    counts = json.loads(result.stdout)
+    assert set(counts) == {
+        "authorization_codes",
+        "sessions",
+        "token_families",
+        "revoked_access_tokens",
+        "login_throttle",
+    }
+    assert all(isinstance(n, int) for n in counts.values())

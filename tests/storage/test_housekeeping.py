@@ -1,0 +1,67 @@
+"""`db purge`: expired rows go, live ones stay (on SQLite and PostgreSQL)."""
+
+from datetime import timedelta
+
+from sqlmodel import select
+
+from authserver.clock import utcnow
+from authserver.db import Database
+from authserver.housekeeping import CODE_MEMORY, purge_expired
+from authserver.login.models import LoginSession, LoginThrottle
+from authserver.login.sessions import start_session
+from authserver.login.throttle import FORGET_AFTER
+from authserver.tokens.families import issue_refresh_token, start_family
+from authserver.tokens.models import AuthorizationCode, RefreshToken, TokenFamily
+from authserver.tokens.repository import DenyList
+from tests.factories import make_user, make_web_app
+
+ACCESS_TTL = timedelta(minutes=15)
+
+
+def test_purge_deletes_only_what_nothing_can_accept_any_more(database: Database) -> None:
+    user = make_user(database)
+    client, _ = make_web_app(database)
+    now = utcnow()
+    long_ago = now - timedelta(days=30)
+    assert user.id is not None
+    with database.transaction() as session:
+        for moment, ttl in ((long_ago, timedelta(days=7)), (now, timedelta(days=7))):
+            family = start_family(
+                session, client_id=client.client_id, user_id=user.id, session_id=None,
+                scope="openid", auth_time=moment, now=moment, ttl=ttl,
+            )  # fmt: skip
+            issue_refresh_token(session, family, moment, None)
+        start_session(session, user.id, long_ago, timedelta(hours=1))
+        start_session(session, user.id, now, timedelta(hours=1))
+        for moment in (long_ago, now):
+            session.add(
+                AuthorizationCode(
+                    code_hash=str(moment.timestamp()), client_id=client.client_id,
+                    user_id=user.id, redirect_uri="https://app.example.test/callback",
+                    code_challenge="c" * 43, code_challenge_method="S256", auth_time=moment,
+                    expires_at=moment + timedelta(seconds=60),
+                )
+            )  # fmt: skip
+        DenyList(session).add("old", now - timedelta(seconds=1))
+        DenyList(session).add("live", now + timedelta(minutes=5))
+        session.add(LoginThrottle(key="ip:old", not_before=long_ago, updated_at=long_ago))
+        session.add(LoginThrottle(key="ip:new", not_before=now, updated_at=now))
+
+    with database.transaction() as session:
+        purged = purge_expired(session, now, ACCESS_TTL)
+
+    assert purged.as_dict() == {
+        "authorization_codes": 1,
+        "sessions": 1,
+        "token_families": 1,
+        "revoked_access_tokens": 1,
+        "login_throttle": 1,
+    }
+    with database.transaction() as session:
+        assert len(session.exec(select(TokenFamily)).all()) == 1
+        # A family's refresh tokens go with it.
+        assert len(session.exec(select(RefreshToken)).all()) == 1
+        assert len(session.exec(select(LoginSession)).all()) == 1
+        assert len(session.exec(select(AuthorizationCode)).all()) == 1
+        assert len(session.exec(select(LoginThrottle)).all()) == 1
+    assert timedelta(days=30) > CODE_MEMORY and timedelta(days=30) > FORGET_AFTER
