@@ -25,6 +25,8 @@ from authserver.http import (
     userinfo,
     wellknown,
 )
+from authserver.http.cors import CorsMiddleware
+from authserver.http.pages import PAGE_PATHS, error_page
 from authserver.oauth import error_response, json_response
 from authserver.schema import ensure_schema_is_current
 from authserver.services import build_services
@@ -67,6 +69,7 @@ def create_app(settings: Settings) -> FastAPI:
         health,
     ):
         app.include_router(module.router)
+    app.add_middleware(CorsMiddleware)
     _install_error_handlers(app)
     return app
 
@@ -94,4 +97,6 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def unexpected(request: Request, error: Exception) -> Response:
         log.error("unhandled error on %s", request.url.path, exc_info=error)
+        if request.url.path in PAGE_PATHS:
+            return error_page("Something went wrong", "Please try again in a moment.", 500)
         return error_response(ServerError())

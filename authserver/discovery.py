@@ -59,7 +59,7 @@ def server_metadata(settings: Settings) -> dict[str, Any]:
             "email",
             "email_verified",
         ],
-        "prompt_values_supported": ["none", "login", "consent", "select_account"],
+        "prompt_values_supported": ["none", "login", "consent"],
         "claims_parameter_supported": False,
         "request_parameter_supported": False,
         "request_uri_parameter_supported": False,

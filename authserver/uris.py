@@ -6,6 +6,7 @@ from urllib.parse import urlsplit
 
 _SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*$")
 _FORBIDDEN_SCHEMES = frozenset({"javascript", "data", "vbscript", "file"})
+MAX_URI_LENGTH = 2000
 
 
 def is_loopback_host(host: str | None) -> bool:
@@ -19,6 +20,10 @@ def redirect_uri_problem(uri: str) -> str | None:
     """Why `uri` cannot be registered as a redirect URI, or None when it can."""
     if any(ord(c) <= 0x20 or ord(c) >= 0x7F for c in uri):
         return "must be printable ASCII without spaces"
+    if len(uri) > MAX_URI_LENGTH:
+        return f"must be at most {MAX_URI_LENGTH} characters"
+    if "*" in uri:
+        return "must not contain '*': redirect URIs match exactly, never by pattern"
     parts = urlsplit(uri)
     scheme = parts.scheme
     if not scheme or scheme in _FORBIDDEN_SCHEMES or not _SCHEME.match(scheme):

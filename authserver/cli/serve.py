@@ -14,11 +14,22 @@ def serve(
     port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
     workers: Annotated[int, typer.Option(min=1, max=64, help="Worker processes.")] = 1,
     access_log: Annotated[bool, typer.Option(help="Log every request.")] = True,
+    forwarded_allow_ips: Annotated[
+        str | None,
+        typer.Option(
+            help="Behind a reverse proxy: the proxy addresses (comma-separated) whose "
+            "X-Forwarded-For gives the client address (used by the sign-in throttle)."
+        ),
+    ] = None,
 ) -> None:
     """Serve the API. Checks settings, schema and keys first (creating keys once if none)."""
     app = create_app(load_settings())
+    proxy = {
+        "proxy_headers": forwarded_allow_ips is not None,
+        "forwarded_allow_ips": forwarded_allow_ips,
+    }
     if workers == 1:
-        uvicorn.run(app, host=host, port=port, access_log=access_log, proxy_headers=False)
+        uvicorn.run(app, host=host, port=port, access_log=access_log, **proxy)  # type: ignore[arg-type]
         return
     # Each worker builds its own app from the same environment; the checks above passed.
     uvicorn.run(
@@ -28,5 +39,5 @@ def serve(
         port=port,
         workers=workers,
         access_log=access_log,
-        proxy_headers=False,
+        **proxy,  # type: ignore[arg-type]
     )

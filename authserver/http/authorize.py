@@ -14,6 +14,7 @@ A consent decision comes back as a POST of the same parameters with a CSRF token
 """
 
 import hashlib
+import re
 from datetime import datetime, timedelta
 from urllib.parse import urlencode, urlsplit
 
@@ -43,7 +44,10 @@ from authserver.users.models import User
 
 router = APIRouter()
 
+# select_account is accepted and needs nothing: a browser has one account here.
 _PROMPTS = frozenset({"none", "login", "consent", "select_account"})
+_SECONDS = re.compile(r"[0-9]{1,10}")
+_MAX_NONCE_LENGTH = 512
 _SCOPE_DESCRIPTIONS = {
     "openid": "Know who you are when you sign in",
     "profile": "See your username",
@@ -101,9 +105,10 @@ def _authorize(
             if user is not None and user.disabled:
                 login_session, user = None, None
             grant = services.oauth.get_consent_grant(request, end_user=user)
-            prompts = _prompts(request)
+            prompts, max_age = _prompts(request), _max_age(request)
+            _check_nonce(request)
             fresh_enough = login_session is not None and _fresh_enough(
-                request, prompts, login_session, now
+                prompts, max_age, login_session, now
             )
             if user is None or login_session is None or not fresh_enough:
                 if "none" in prompts:
@@ -155,6 +160,12 @@ def _client_and_redirect_uri(
     return client, redirect_uris[0]
 
 
+def _check_nonce(request: FormRequest) -> None:
+    nonce = request.payload.data.get("nonce")
+    if nonce is not None and len(nonce) > _MAX_NONCE_LENGTH:
+        raise InvalidRequestError("The nonce is too long.")
+
+
 def _prompts(request: FormRequest) -> frozenset[str]:
     prompts = frozenset((request.payload.data.get("prompt") or "").split())
     # OIDC Core §3.1.2.1: `none` stands alone; unknown values are an error.
@@ -163,23 +174,32 @@ def _prompts(request: FormRequest) -> frozenset[str]:
     return prompts
 
 
+def _max_age(request: FormRequest) -> int | None:
+    value = request.payload.data.get("max_age")
+    if value is None:
+        return None
+    if not _SECONDS.fullmatch(value):
+        raise InvalidRequestError("max_age must be a number of seconds.")
+    return int(value)
+
+
 def _fresh_enough(
-    request: FormRequest, prompts: frozenset[str], login_session: LoginSession, now: datetime
+    prompts: frozenset[str], max_age: int | None, login_session: LoginSession, now: datetime
 ) -> bool:
     """Whether the session may answer this request, or the user must sign in again."""
-    max_age = request.payload.data.get("max_age")
-    if max_age is not None and (not max_age.isdigit() or len(max_age) > 10):
-        raise InvalidRequestError("max_age must be a number of seconds.")
     if "login" in prompts:
         return False
     # OIDC Core §3.1.2.1: max_age is the allowed seconds since the user last signed in.
-    return max_age is None or now - login_session.auth_time <= timedelta(seconds=int(max_age))
+    return max_age is None or now - login_session.auth_time <= timedelta(seconds=max_age)
 
 
 def _sign_in_first(issuer: str, pairs: list[tuple[str, str]]) -> Response:
-    """To the login page, coming back here without `prompt=login` (else it would loop)."""
+    """To the login page, coming back here without `prompt=login` and `max_age`: the
+    sign-in about to happen satisfies both, and keeping them would loop."""
     again = []
     for name, value in pairs:
+        if name == "max_age":
+            continue
         if name == "prompt":
             value = " ".join(p for p in value.split() if p != "login")
         if value:

@@ -1,5 +1,7 @@
 """The login page (/login): a username and password form that starts an SSO session."""
 
+from urllib.parse import parse_qs, urlsplit
+
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
@@ -34,7 +36,8 @@ async def login_page(request: Request) -> Response:
                 csrf_token=csrf_token(browser.csrf_secret, SIGNED_IN_PURPOSE),
             )
             return browser.keep_csrf_secret(page)
-    return browser.keep_csrf_secret(_form(browser, next_path))
+    client_name = await run_in_threadpool(_client_name, request.app.state.services, next_path)
+    return browser.keep_csrf_secret(_form(browser, next_path, client_name=client_name))
 
 
 @router.post("/login")
@@ -85,7 +88,11 @@ def safe_next(value: str | None) -> str | None:
 
 
 def _form(
-    browser: Browser, next_path: str | None, username: str = "", error: str | None = None
+    browser: Browser,
+    next_path: str | None,
+    username: str = "",
+    error: str | None = None,
+    client_name: str | None = None,
 ) -> Response:
     return render_page(
         "login.html",
@@ -93,7 +100,17 @@ def _form(
         next=next_path,
         username=username,
         error=error,
+        client_name=client_name,
     )
+
+
+def _client_name(services: Services, next_path: str | None) -> str | None:
+    """The application the user signs in for, when coming from /authorize."""
+    if not next_path or not next_path.startswith("/authorize?"):
+        return None
+    client_ids = parse_qs(urlsplit(next_path).query).get("client_id", [])
+    client = services.oauth.query_client(client_ids[0]) if len(client_ids) == 1 else None
+    return client.name if client else None
 
 
 def _active_session(services: Services, browser: Browser) -> LoginSession | None:

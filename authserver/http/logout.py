@@ -69,11 +69,14 @@ def _logout(
     params = dict(pairs)
     if len(params) != len(pairs):
         return error_page("Sign-out failed", "A parameter is repeated.")
+    # An unusable hint (forged, or signed by a key since removed) is treated as no hint:
+    # the user confirms, and no redirect is made on its word.
     hint = _read_hint(services, params.get("id_token_hint"))
     if params.get("id_token_hint") and hint is None:
-        return error_page("Sign-out failed", "The id_token_hint is not valid.")
+        params.pop("post_logout_redirect_uri", None)
     client_id = params.get("client_id") or (hint.client_id if hint else None)
     if hint and params.get("client_id") and params["client_id"] != hint.client_id:
+        # RP-Initiated Logout §2: client_id must then match the hint's audience.
         return error_page("Sign-out failed", "client_id does not match the id_token_hint.")
     with services.database.transaction() as db:
         now = utcnow()
@@ -82,12 +85,12 @@ def _logout(
         )
         hint_names_current = hint is not None and current is not None and hint.sid == current.sid
         if current is not None and not (confirmed or hint_names_current):
-            page = render_page(
+            carried = [(name, value) for name, value in pairs if name in params]
+            return render_page(
                 "logout.html",
                 csrf_token=csrf_token(browser.csrf_secret, LOGOUT_PURPOSE),
-                parameters=pairs,
+                parameters=carried,
             )
-            return page
         if current is not None:
             end_session(db, current.sid, now)
     response = _after_logout(services, client_id, params)

@@ -1,4 +1,4 @@
-"""CSRF tokens bound to the browser and to the request they protect (RFC 9700 §4.12).
+"""CSRF tokens bound to the browser and to the request they protect (RFC 9700 §4.7).
 
 The browser holds a random secret in an HttpOnly cookie; a form's token is an HMAC of
 what the form is for ("login", or a consent's client and scope), keyed by that secret.

@@ -55,6 +55,7 @@ class SignIn:
         if wait := self._reserve(username, address):
             return SignInResult(retry_after=wait)
         if not self._slots.acquire(timeout=_SLOT_TIMEOUT_SECONDS):
+            self._forgive(username, address)  # turned away unheard: no failed attempt
             return SignInResult(busy=True)
         try:
             with self._database.transaction() as db:
@@ -75,6 +76,11 @@ class SignIn:
                     end_session(db, previous.sid, now)
                 started = start_session(db, user.id, now, self._session_ttl)
             return SignInResult(started=started)
+
+    def _forgive(self, username: str, address: str) -> None:
+        with self._database.transaction() as db:
+            forgive_attempt(db, account_key(username))
+            forgive_attempt(db, address_key(address))
 
     def _reserve(self, username: str, address: str) -> timedelta | None:
         with self._database.transaction() as db:

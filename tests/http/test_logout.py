@@ -106,13 +106,26 @@ def test_without_a_hint_the_user_confirms_with_a_csrf_protected_post(signed_in: 
 
 
 @pytest.mark.parametrize("hint", ["garbage", "a.b.c", "access_token"])
-def test_an_invalid_hint_is_an_error_page_and_ends_nothing(signed_in: SignedIn, hint: str) -> None:
+def test_an_invalid_hint_only_asks_for_confirmation_and_never_redirects(
+    signed_in: SignedIn, hint: str
+) -> None:
     # SECURITY-CHECKLIST: an access token as id_token_hint is invalid (RFC 8725 §3.11).
     value = signed_in.tokens["access_token"] if hint == "access_token" else hint
-    response = signed_in.http.get("/logout", params={"id_token_hint": value})
-    assert response.status_code == 400
-    assert "Content-Security-Policy" in response.headers
+    params = {"id_token_hint": value, "post_logout_redirect_uri": WEB_APP_LOGOUT_URI}
+    page = signed_in.http.get("/logout", params=params)
+    assert page.status_code == 200
+    assert 'name="decision" value="logout"' in page.text
+    assert "Content-Security-Policy" in page.headers
     assert signed_in.session_is_alive()
+    confirmed = signed_in.http.post(
+        "/logout",
+        data={"decision": "logout", "csrf_token": csrf_token_of(page.text), **params},
+        follow_redirects=False,
+    )
+    # The hint could not vouch for the client: signed out, but no redirect on its word.
+    assert confirmed.status_code == 200
+    assert "location" not in confirmed.headers
+    assert not signed_in.session_is_alive()
 
 
 def test_a_hint_for_another_session_asks_for_confirmation(
