@@ -136,6 +136,9 @@ def upgrade() -> None:
         batch_op.create_index(
             batch_op.f("ix_refresh_tokens_family_id"), ["family_id"], unique=False
         )
+        batch_op.create_index(
+            batch_op.f("ix_refresh_tokens_parent_hash"), ["parent_hash"], unique=False
+        )
 
 
 def downgrade() -> None:
