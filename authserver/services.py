@@ -42,7 +42,12 @@ def build_services(settings: Settings, database: Database) -> Services:
     access_tokens = AccessTokenIssuer(settings.issuer, keyring, settings.access_token_ttl)
     id_tokens = IdTokenIssuer(settings.issuer, keyring, settings.id_token_ttl)
     oauth = AuthorizationServer(settings, database, clients, access_tokens, id_tokens, keyring)
-    sign_in = SignIn(database, settings.session_ttl, settings.login_max_concurrent_hashes)
+    sign_in = SignIn(
+        database,
+        settings.password_hashing(),
+        settings.session_ttl,
+        settings.login_max_concurrent_hashes,
+    )
     return Services(settings, database, keyring, oauth, sign_in)
 
 

@@ -11,6 +11,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from authserver.errors import ConfigurationError
+from authserver.users.passwords import MIN_MEMORY_KIB, MIN_TIME_COST, PasswordHashing
 
 ENV_PREFIX = "AUTHSERVER_"
 
@@ -41,6 +42,10 @@ class Settings(BaseSettings):
     refresh_token_idle_ttl: timedelta | None = None
     refresh_reuse_grace: timedelta = timedelta(0)
     login_max_concurrent_hashes: int = Field(default_factory=lambda: os.cpu_count() or 2, ge=1)
+    # SECURITY-CHECKLIST: argon2id with at least 19 MiB, t=2, p=1.
+    password_memory_kib: int = Field(default=MIN_MEMORY_KIB, ge=MIN_MEMORY_KIB, le=4 * 1024 * 1024)
+    password_time_cost: int = Field(default=MIN_TIME_COST, ge=MIN_TIME_COST, le=100)
+    password_parallelism: int = Field(default=1, ge=1, le=64)
 
     @field_validator("issuer")
     @classmethod
@@ -143,6 +148,11 @@ class Settings(BaseSettings):
     @property
     def issuer_is_https(self) -> bool:
         return self.issuer.startswith("https://")
+
+    def password_hashing(self) -> PasswordHashing:
+        return PasswordHashing(
+            self.password_memory_kib, self.password_time_cost, self.password_parallelism
+        )
 
     @property
     def cookie_prefix(self) -> str:

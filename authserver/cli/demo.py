@@ -55,7 +55,8 @@ def demo() -> None:
         password = None
         if users.find_by_username(DEMO_USERNAME) is None:
             password = secrets.token_urlsafe(12)
-            create_user(users, DEMO_USERNAME, password, "demo@example.com")
+            hashing = settings.password_hashing()
+            create_user(users, DEMO_USERNAME, password, "demo@example.com", hashing)
     typer.echo(_instructions(settings.issuer, secret, password))
 
 

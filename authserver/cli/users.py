@@ -10,6 +10,7 @@ from authserver.cli.context import JsonOption, emit, transaction
 from authserver.clock import utcnow
 from authserver.errors import AuthserverError
 from authserver.login.sessions import end_all_sessions_of_user
+from authserver.settings import load_settings
 from authserver.users.models import User
 from authserver.users.registration import UserExistsError, create_user
 from authserver.users.repository import UserRepository
@@ -34,7 +35,8 @@ def create(
     password = sys.stdin.read().removesuffix("\n")
     with transaction() as session:
         try:
-            user = create_user(UserRepository(session), username, password, email)
+            hashing = load_settings().password_hashing()
+            user = create_user(UserRepository(session), username, password, email, hashing)
         except UserExistsError as error:
             raise AuthserverError(str(error)) from None
         except ValueError as error:

@@ -11,6 +11,8 @@ import threading
 from dataclasses import dataclass
 from datetime import timedelta
 
+from sqlmodel import Session
+
 from authserver.clock import utcnow
 from authserver.db import Database
 from authserver.login.models import LoginSession
@@ -30,6 +32,8 @@ from authserver.login.throttle import (
     reserve_attempt,
 )
 from authserver.users.authentication import find_user_for_sign_in, password_matches
+from authserver.users.models import User
+from authserver.users.passwords import PasswordHashing
 
 _SLOT_TIMEOUT_SECONDS = 5.0
 
@@ -42,8 +46,15 @@ class SignInResult:
 
 
 class SignIn:
-    def __init__(self, database: Database, session_ttl: timedelta, max_hashes: int) -> None:
+    def __init__(
+        self,
+        database: Database,
+        hashing: PasswordHashing,
+        session_ttl: timedelta,
+        max_hashes: int,
+    ) -> None:
         self._database = database
+        self._hashing = hashing
         self._session_ttl = session_ttl
         self._slots = threading.BoundedSemaphore(max_hashes)
 
@@ -60,7 +71,7 @@ class SignIn:
         try:
             with self._database.transaction() as db:
                 user = find_user_for_sign_in(db, username)
-            matches = password_matches(user, password)
+            matches = password_matches(self._hashing, user, password)
         finally:
             self._slots.release()
         if not matches or user is None or user.id is None:
@@ -68,6 +79,7 @@ class SignIn:
         with self._database.transaction() as db:
             now = utcnow()
             clear_attempts(db, account_key(username))
+            self._upgrade_hash(db, user, password)
             forgive_attempt(db, address_key(address))
             if previous is not None and previous.user_id == user.id:
                 started = renew_session(db, previous, now, self._session_ttl)
@@ -76,6 +88,13 @@ class SignIn:
                     end_session(db, previous.sid, now)
                 started = start_session(db, user.id, now, self._session_ttl)
             return SignInResult(started=started)
+
+    def _upgrade_hash(self, db: Session, user: User, password: str) -> None:
+        """Re-hash with the current parameters if they are stronger than the stored ones."""
+        if self._hashing.needs_rehash(user.password_hash):
+            user.password_hash = self._hashing.hash(password)
+            user.updated_at = utcnow()
+            db.add(user)
 
     def _forgive(self, username: str, address: str) -> None:
         with self._database.transaction() as db:

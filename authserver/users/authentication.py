@@ -7,10 +7,8 @@ hash), so neither the answer nor its timing tells whether the account exists.
 from sqlmodel import Session
 
 from authserver.users.models import User
-from authserver.users.passwords import MAX_PASSWORD_LENGTH, hash_password, verify_password
+from authserver.users.passwords import MAX_PASSWORD_LENGTH, PasswordHashing
 from authserver.users.repository import UserRepository
-
-_DUMMY_HASH = hash_password("a password no account has")
 
 
 def find_user_for_sign_in(db: Session, username: str) -> User | None:
@@ -20,15 +18,10 @@ def find_user_for_sign_in(db: Session, username: str) -> User | None:
     return None if user is None or user.disabled else user
 
 
-def password_matches(user: User | None, password: str) -> bool:
+def password_matches(hashing: PasswordHashing, user: User | None, password: str) -> bool:
     """Verify `password` for `user`; spend the same work when there is no such user."""
-    if len(password) > MAX_PASSWORD_LENGTH:
-        password = ""  # never truncated: an over-long password cannot match
-    stored = user.password_hash if user is not None else _DUMMY_HASH
-    matches = verify_password(password, stored) if password else _burn(stored)
-    return matches and user is not None
-
-
-def _burn(stored: str) -> bool:
-    verify_password("-", stored)
-    return False
+    stored = user.password_hash if user is not None else hashing.dummy_hash
+    if not password or len(password) > MAX_PASSWORD_LENGTH:
+        hashing.verify("-", stored)  # never truncated: an over-long password cannot match
+        return False
+    return hashing.verify(password, stored) and user is not None

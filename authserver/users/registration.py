@@ -1,7 +1,7 @@
 """Creating a user: a valid, unused username and an argon2id password hash."""
 
 from authserver.users.models import User, username_key
-from authserver.users.passwords import MAX_PASSWORD_LENGTH, hash_password
+from authserver.users.passwords import MAX_PASSWORD_LENGTH, PasswordHashing
 from authserver.users.repository import UserRepository
 
 
@@ -10,7 +10,11 @@ class UserExistsError(ValueError):
 
 
 def create_user(
-    repository: UserRepository, username: str, password: str, email: str | None = None
+    repository: UserRepository,
+    username: str,
+    password: str,
+    email: str | None = None,
+    hashing: PasswordHashing | None = None,
 ) -> User:
     if not username or len(username) > 150 or not username.isprintable() or " " in username:
         raise ValueError("a username has 1 to 150 printable characters and no spaces")
@@ -24,6 +28,6 @@ def create_user(
         username=username,
         username_key=username_key(username),
         email=email,
-        password_hash=hash_password(password),
+        password_hash=(hashing or PasswordHashing()).hash(password),
     )
     return repository.add(user)
