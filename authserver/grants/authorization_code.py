@@ -14,6 +14,7 @@ from authserver.clock import utcnow
 from authserver.errors import InvalidGrantError
 from authserver.grants.resource import resolve_audience
 from authserver.grants.scope import resolve_scope
+from authserver.login.repository import SessionRepository
 from authserver.opaque import new_opaque_secret, opaque_hash
 from authserver.tokens.families import issue_refresh_token, start_family
 from authserver.tokens.models import AuthorizationCode
@@ -76,8 +77,17 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         return super().create_token_response()
 
     def authenticate_user(self, authorization_code: AuthorizationCode) -> User | None:
-        user = self.request.db.get(User, authorization_code.user_id)
-        return None if user is None or user.disabled else user
+        """The user, if still enabled and still signed in to the session the code came from
+        (a logout within the code's lifetime must not leave a code that starts a family)."""
+        db = self.request.db
+        user = db.get(User, authorization_code.user_id)
+        if user is None or user.disabled:
+            return None
+        if authorization_code.session_id is not None:
+            login_session = SessionRepository(db).find_by_sid(authorization_code.session_id)
+            if login_session is None or login_session.ended_at is not None:
+                raise InvalidGrantError("The sign-in this code came from has ended.")
+        return user
 
     def generate_token(
         self, user: User, scope: str, include_refresh_token: bool = False, **_: Any

@@ -76,6 +76,11 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         return PresentedRefreshToken(token, family, user)
 
     def _validate_token_scope(self, token: PresentedRefreshToken) -> None:
+        """The scope and the audience: both checked before the token is consumed, so that
+        a bad request never costs the client its refresh token."""
+        resources = self.request.payload.datalist.get("resource", [])
+        settings = self.server.settings
+        self.audience = resolve_audience(self.request.client, resources, settings.audience)
         requested = self.request.payload.scope
         if requested is None:
             self.scope = token.family.scope
@@ -111,10 +116,8 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         presented: PresentedRefreshToken = self.request.refresh_token
         family = presented.family
         settings = self.server.settings
-        resources = self.request.payload.datalist.get("resource", [])
-        audience = resolve_audience(self.request.client, resources, settings.audience)
         body = self.server.user_bearer_token(
-            self.request.client, user, family, audience, scope=self.scope
+            self.request.client, user, family, self.audience, scope=self.scope
         )
         body["refresh_token"] = issue_refresh_token(
             self.request.db,

@@ -59,7 +59,8 @@ _INVALID_LINK = "This sign-in link is not valid"
 @router.get("/authorize")
 async def authorize(request: Request) -> Response:
     browser = Browser.of(request)
-    pairs = list(request.query_params.multi_items())
+    # RFC 6749 §3.1: a parameter sent without a value is treated as omitted.
+    pairs = [(name, value) for name, value in request.query_params.multi_items() if value]
     response = await run_in_threadpool(_authorize, request.app.state.services, browser, pairs)
     return browser.keep_csrf_secret(response)
 

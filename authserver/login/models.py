@@ -23,7 +23,9 @@ class LoginSession(SQLModel, table=True):
     auth_time: datetime = Field(sa_column=moment_column())
     last_seen_at: datetime = Field(sa_column=moment_column())
     expires_at: datetime = Field(sa_column=moment_column(index=True))
-    ended_at: datetime | None = Field(default=None, sa_column=moment_column(nullable=True))
+    ended_at: datetime | None = Field(
+        default=None, sa_column=moment_column(nullable=True, index=True)
+    )
 
 
 class Consent(SQLModel, table=True):

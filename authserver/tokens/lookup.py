@@ -69,8 +69,7 @@ def _find_access_token(
     except TokenRejectedError:
         return None
     claims = verified.claims
-    unexpired = seconds < claims["exp"]
-    return FoundAccessToken(claims, unexpired and access_token_is_active(db, claims, now))
+    return FoundAccessToken(claims, access_token_is_active(db, claims, now))
 
 
 def _find_refresh_token(db: Session, value: str, now: datetime) -> FoundRefreshToken | None:

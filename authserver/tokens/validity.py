@@ -28,9 +28,11 @@ def family_is_good(
 
 
 def access_token_is_active(db: Session, claims: dict[str, Any], now: datetime) -> bool:
-    """For a verified, unexpired access token: one round trip, primary-key lookups only."""
+    """For a verified access token: one round trip, primary-key lookups only."""
     jti, fid = claims.get("jti"), claims.get("fid")
     if not isinstance(jti, str) or (fid is not None and not isinstance(fid, str)):
+        return False
+    if now.timestamp() >= claims["exp"]:
         return False
     denied = exists().where(col(RevokedAccessToken.jti) == jti)
     if fid is None:

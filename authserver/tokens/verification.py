@@ -3,8 +3,9 @@
 Strict by RFC 8725: RS256 only, a key of ours chosen by `kid` among the published keys
 (never a key named or carried by the token: `jwk`, `jku`, `x5u`, `x5c` and `crit` are
 refused), canonical base64url, no duplicate JSON members, at most 8 KiB, `iss` exact,
-integer dates with 60 s leeway, and the `typ` that tells an access token (RFC 9068
-§2.1) from an id_token, so neither is accepted as the other (RFC 8725 §3.11).
+integer dates (60 s leeway for `iat`/`nbf` in the future, none for `exp`), and the
+`typ` that tells an access token (RFC 9068 §2.1) from an id_token, so neither is
+accepted as the other (RFC 8725 §3.11).
 """
 
 import base64
@@ -90,7 +91,9 @@ def _check_claims(claims: dict[str, Any], issuer: str, now: int, allow_expired: 
     exp, iat, nbf = claims.get("exp"), claims.get("iat"), claims.get("nbf", 0)
     if not all(_is_integer(v) for v in (exp, iat, nbf)):
         raise TokenRejectedError("exp, iat and nbf must be integers")
-    if not allow_expired and now >= exp + LEEWAY_SECONDS:
+    # Our own tokens, against our own clock: `exp` is exact (as at introspection, and as
+    # the deny list is purged); only a future `iat`/`nbf` gets leeway, for replica skew.
+    if not allow_expired and now >= exp:
         raise TokenRejectedError("expired")
     if iat > now + LEEWAY_SECONDS or nbf > now + LEEWAY_SECONDS:
         raise TokenRejectedError("issued or valid in the future")

@@ -88,6 +88,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("secret_hash"),
     )
     with op.batch_alter_table("login_sessions", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_login_sessions_ended_at"), ["ended_at"], unique=False)
         batch_op.create_index(
             batch_op.f("ix_login_sessions_expires_at"), ["expires_at"], unique=False
         )
@@ -158,6 +159,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_login_sessions_user_id"))
         batch_op.drop_index(batch_op.f("ix_login_sessions_sid"))
         batch_op.drop_index(batch_op.f("ix_login_sessions_expires_at"))
+        batch_op.drop_index(batch_op.f("ix_login_sessions_ended_at"))
 
     op.drop_table("login_sessions")
     op.drop_table("consents")

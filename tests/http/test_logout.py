@@ -140,3 +140,19 @@ def test_a_hint_for_another_session_asks_for_confirmation(
     response = http.get("/logout", params={"id_token_hint": old_hint})
     assert 'value="logout"' in response.text
     assert "You are signed in" in http.get("/login").text
+
+
+def test_a_code_issued_before_logout_cannot_be_exchanged_after_it(
+    http: TestClient, database: Database
+) -> None:
+    client, secret = make_web_app(database)
+    make_user(database)
+    assert secret is not None
+    pkce = Pkce()
+    code = code_of(http, client.client_id, pkce)
+    page = http.get("/logout")
+    http.post("/logout", data={"decision": "logout", "csrf_token": csrf_token_of(page.text)})
+    # The session's grants end with it, including a code still in flight.
+    response = exchange_code(http, client.client_id, secret, code, pkce.verifier)
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_grant"

@@ -215,3 +215,11 @@ def _minted_seconds_ago(database: Database, seconds: int) -> None:
     earlier = utcnow() - timedelta(seconds=seconds)
     with database.transaction() as session:
         session.execute(update(RefreshToken).values(created_at=earlier))
+
+
+def test_a_refresh_with_a_bad_resource_does_not_cost_the_token(tokens: Tokens) -> None:
+    token = tokens.first["refresh_token"]
+    # RFC 8707 §2: an unknown resource is invalid_target, checked before rotation.
+    bad = tokens.refresh(token, resource="https://unknown.example.test")
+    assert_oauth_error(bad, 400, "invalid_target")
+    assert tokens.refresh(token).status_code == 200
