@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
@@ -98,5 +99,9 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def unexpected(request: Request, error: Exception) -> Response:
         log.error("unhandled error on %s", request.url.path, exc_info=error)
         if request.url.path in PAGE_PATHS:
+            if isinstance(error, OperationalError | InterfaceError):
+                page = error_page("Temporarily unavailable", "Please try again in a moment.", 503)
+                page.headers["Retry-After"] = "1"
+                return page
             return error_page("Something went wrong", "Please try again in a moment.", 500)
         return error_response(ServerError())

@@ -2,6 +2,7 @@
 
 import ipaddress
 import os
+import re
 from datetime import timedelta
 from pathlib import Path
 from typing import Literal
@@ -14,6 +15,7 @@ from authserver.errors import ConfigurationError
 from authserver.users.passwords import MIN_MEMORY_KIB, MIN_TIME_COST, PasswordHashing
 
 ENV_PREFIX = "AUTHSERVER_"
+_INTEGER = re.compile(r"-?[0-9]+")
 
 
 class Settings(BaseSettings):
@@ -90,7 +92,7 @@ class Settings(BaseSettings):
     @classmethod
     def _seconds(cls, value: object) -> object:
         """Durations are seconds ("900"); ISO 8601 ("PT15M") is accepted too."""
-        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        if isinstance(value, str) and _INTEGER.fullmatch(value.strip()):
             return int(value)
         return value
 

@@ -11,7 +11,7 @@ from authserver.cli.context import transaction
 from authserver.clients.registration import ClientSpec, register_client
 from authserver.clients.repository import ClientRepository
 from authserver.errors import ConfigurationError
-from authserver.settings import load_settings
+from authserver.settings import Settings, load_settings
 from authserver.users.registration import create_user
 from authserver.users.repository import UserRepository
 
@@ -57,10 +57,11 @@ def demo() -> None:
             password = secrets.token_urlsafe(12)
             hashing = settings.password_hashing()
             create_user(users, DEMO_USERNAME, password, "demo@example.com", hashing)
-    typer.echo(_instructions(settings.issuer, secret, password))
+    typer.echo(_instructions(settings, secret, password))
 
 
-def _instructions(issuer: str, secret: str | None, password: str | None) -> str:
+def _instructions(settings: Settings, secret: str | None, password: str | None) -> str:
+    issuer = settings.issuer
     shown = secret or "<the secret printed when it was created>"
     lines = ["", "Demo client and user (development mode)", ""]
     lines.append(f"  client_id:     {DEMO_CLIENT_ID}")
@@ -79,12 +80,12 @@ def _instructions(issuer: str, secret: str | None, password: str | None) -> str:
         f"  curl -s {issuer}/.well-known/openid-configuration",
         f"  curl -s {issuer}/.well-known/jwks.json",
         "",
-        *_sign_in_instructions(issuer),
+        *_sign_in_instructions(issuer, int(settings.authorization_code_ttl.total_seconds())),
     ]
     return "\n".join(lines)
 
 
-def _sign_in_instructions(issuer: str) -> list[str]:
+def _sign_in_instructions(issuer: str, code_ttl: int) -> list[str]:
     """The code flow by hand: a browser for the sign-in, curl for the token."""
     verifier = secrets.token_urlsafe(48)
     digest = hashlib.sha256(verifier.encode()).digest()
@@ -106,7 +107,7 @@ def _sign_in_instructions(issuer: str) -> list[str]:
         f"     {issuer}/authorize?{query}",
         f"  2. sign in, allow; the browser lands on {DEMO_APP_REDIRECT_URI}?code=...",
         "     (nothing listens there: copy the code from the address bar)",
-        "  3. exchange the code within 60 seconds:",
+        f"  3. exchange the code within {code_ttl} seconds:",
         f"     curl -s -d grant_type=authorization_code -d client_id={DEMO_APP_ID} \\",
         f"          -d redirect_uri={DEMO_APP_REDIRECT_URI} -d code_verifier={verifier} \\",
         f"          -d code=PASTE_THE_CODE {issuer}/token",

@@ -90,7 +90,7 @@ def _authorize(
     if isinstance(found, Response):
         return found
     client, redirect_uri = found
-    state = dict(pairs).get("state")
+    state = next((value for name, value in pairs if name == "state"), None)
     issuer = services.settings.issuer
     try:
         with services.database.transaction() as db:

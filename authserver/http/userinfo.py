@@ -13,7 +13,7 @@ from starlette.responses import Response
 
 from authserver.clock import utcnow
 from authserver.errors import InsufficientScopeError, InvalidTokenError, OAuth2Error
-from authserver.oauth import error_response, json_response
+from authserver.oauth import error_response, json_response, unexpected_error_response
 from authserver.services import Services
 from authserver.tokens.validity import access_token_is_active
 from authserver.tokens.verification import TokenRejectedError, verify_jwt
@@ -34,6 +34,8 @@ async def userinfo(request: Request) -> Response:
         claims = await run_in_threadpool(_user_claims, services, token)
     except OAuth2Error as error:
         return _bearer_error(error)
+    except Exception as error:  # noqa: BLE001 - a fixed 500, or 503 when storage is down
+        return unexpected_error_response("userinfo", error)
     return json_response(200, claims)
 
 

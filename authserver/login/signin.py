@@ -11,8 +11,6 @@ import threading
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlmodel import Session
-
 from authserver.clock import utcnow
 from authserver.db import Database
 from authserver.login.models import LoginSession
@@ -72,6 +70,7 @@ class SignIn:
             with self._database.transaction() as db:
                 user = find_user_for_sign_in(db, username)
             matches = password_matches(self._hashing, user, password)
+            upgraded = self._upgraded_hash(user, password) if matches else None
         finally:
             self._slots.release()
         if not matches or user is None or user.id is None:
@@ -79,7 +78,9 @@ class SignIn:
         with self._database.transaction() as db:
             now = utcnow()
             clear_attempts(db, account_key(username))
-            self._upgrade_hash(db, user, password)
+            if upgraded:
+                user.password_hash, user.updated_at = upgraded, now
+                db.add(user)
             forgive_attempt(db, address_key(address))
             if previous is not None and previous.user_id == user.id:
                 started = renew_session(db, previous, now, self._session_ttl)
@@ -89,12 +90,11 @@ class SignIn:
                 started = start_session(db, user.id, now, self._session_ttl)
             return SignInResult(started=started)
 
-    def _upgrade_hash(self, db: Session, user: User, password: str) -> None:
-        """Re-hash with the current parameters if they are stronger than the stored ones."""
-        if self._hashing.needs_rehash(user.password_hash):
-            user.password_hash = self._hashing.hash(password)
-            user.updated_at = utcnow()
-            db.add(user)
+    def _upgraded_hash(self, user: User | None, password: str) -> str | None:
+        """A new hash when the current parameters are stronger than the stored ones."""
+        if user is None or not self._hashing.needs_rehash(user.password_hash):
+            return None
+        return self._hashing.hash(password)
 
     def _forgive(self, username: str, address: str) -> None:
         with self._database.transaction() as db:

@@ -4,7 +4,7 @@ The parameters come from settings (AUTHSERVER_PASSWORD_*); a stored hash made wi
 weaker ones is upgraded at the user's next successful sign-in.
 """
 
-from argon2 import PasswordHasher, Type
+from argon2 import PasswordHasher, Type, extract_parameters
 from argon2.exceptions import InvalidHashError, VerificationError
 
 MAX_PASSWORD_LENGTH = 1024
@@ -37,7 +37,13 @@ class PasswordHashing:
             return False
 
     def needs_rehash(self, password_hash: str) -> bool:
+        """True when the stored hash is weaker than the current parameters (never when it
+        is stronger: lowering the settings does not weaken existing hashes)."""
         try:
-            return self._hasher.check_needs_rehash(password_hash)
+            stored = extract_parameters(password_hash)
         except InvalidHashError:
             return True
+        current = self._hasher
+        return stored.type is not Type.ID or (
+            stored.memory_cost < current.memory_cost or stored.time_cost < current.time_cost
+        )

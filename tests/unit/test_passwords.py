@@ -37,3 +37,8 @@ def test_stronger_settings_mark_older_hashes_for_an_upgrade() -> None:
 def test_settings_below_the_minimum_are_refused(variable: str, value: int) -> None:
     with pytest.raises(ConfigurationError, match=f"AUTHSERVER_{variable.upper()}"):
         load_settings(_env_file=None, **{variable: value})
+
+
+def test_weaker_settings_never_downgrade_a_stronger_hash() -> None:
+    strong = PasswordHashing(memory_kib=32 * 1024, time_cost=3).hash("pw")
+    assert not PasswordHashing().needs_rehash(strong)
