@@ -3,16 +3,11 @@
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import timedelta
-
-from joserfc import jwt
-from joserfc.jws import JWSRegistry
 
 from authserver.clock import utcnow
-from authserver.keys.keyring import KeyRing
+from authserver.tokens.signing import TokenSigner
 
 ACCESS_TOKEN_TYPE = "at+jwt"  # noqa: S105 - RFC 9068 §2.1, a media type
-_REGISTRY = JWSRegistry(algorithms=["RS256"])
 
 
 @dataclass(frozen=True)
@@ -23,12 +18,7 @@ class IssuedAccessToken:
     expires_at: int
 
 
-class AccessTokenIssuer:
-    def __init__(self, issuer: str, keyring: KeyRing, ttl: timedelta) -> None:
-        self.issuer = issuer
-        self._keyring = keyring
-        self._ttl = int(ttl.total_seconds())
-
+class AccessTokenIssuer(TokenSigner):
     def issue(
         self,
         *,
@@ -58,9 +48,7 @@ class AccessTokenIssuer:
             claims["scope"] = scope
         if extra:
             claims.update(extra)
-        key = self._keyring.signing_key
-        header = {"alg": "RS256", "typ": ACCESS_TOKEN_TYPE, "kid": key.kid}
-        token = jwt.encode(header, claims, key, registry=_REGISTRY)
+        token = self._sign(ACCESS_TOKEN_TYPE, claims)
         return IssuedAccessToken(
             token=token, expires_in=self._ttl, jti=jti, expires_at=now + self._ttl
         )

@@ -4,24 +4,13 @@ Their header never says `typ: at+jwt`, so no verifier can take one for an access
 (RFC 9068 §2.1, RFC 8725 §3.11).
 """
 
-from datetime import timedelta
-
 from authlib.oidc.core.util import create_half_hash
-from joserfc import jwt
-from joserfc.jws import JWSRegistry
 
 from authserver.clock import utcnow
-from authserver.keys.keyring import KeyRing
-
-_REGISTRY = JWSRegistry(algorithms=["RS256"])
+from authserver.tokens.signing import TokenSigner
 
 
-class IdTokenIssuer:
-    def __init__(self, issuer: str, keyring: KeyRing, ttl: timedelta) -> None:
-        self.issuer = issuer
-        self._keyring = keyring
-        self._ttl = int(ttl.total_seconds())
-
+class IdTokenIssuer(TokenSigner):
     def issue(
         self,
         *,
@@ -47,6 +36,4 @@ class IdTokenIssuer:
             claims["nonce"] = nonce
         if sid:
             claims["sid"] = sid
-        key = self._keyring.signing_key
-        header = {"alg": "RS256", "typ": "JWT", "kid": key.kid}
-        return jwt.encode(header, claims, key, registry=_REGISTRY)
+        return self._sign("JWT", claims)
