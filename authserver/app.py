@@ -45,7 +45,9 @@ def create_app(settings: Settings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        services.rotation.start()
         yield
+        services.rotation.stop()
         database.dispose()
 
     app = FastAPI(

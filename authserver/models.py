@@ -1,6 +1,7 @@
 """Every table, imported in one place for Alembic and the tests."""
 
 from authserver.clients.models import Client
+from authserver.leases import Lease
 from authserver.login.models import Consent, LoginSession, LoginThrottle
 from authserver.tokens.models import (
     AuthorizationCode,
@@ -14,6 +15,7 @@ __all__ = [
     "AuthorizationCode",
     "Client",
     "Consent",
+    "Lease",
     "LoginSession",
     "LoginThrottle",
     "RefreshToken",

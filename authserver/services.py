@@ -9,6 +9,7 @@ from authserver.clock import utcnow
 from authserver.db import Database
 from authserver.keys.keyring import KeyRing
 from authserver.keys.rotation import ensure_signing_keys
+from authserver.keys.schedule import RotationSchedule
 from authserver.keys.store import FileKeyStore
 from authserver.login.signin import SignIn
 from authserver.oauth import AuthorizationServer
@@ -24,6 +25,7 @@ class Services:
     keyring: KeyRing
     oauth: AuthorizationServer
     sign_in: SignIn
+    rotation: RotationSchedule
 
 
 def key_store(settings: Settings) -> FileKeyStore:
@@ -48,7 +50,8 @@ def build_services(settings: Settings, database: Database) -> Services:
         settings.session_ttl,
         settings.login_max_concurrent_hashes,
     )
-    return Services(settings, database, keyring, oauth, sign_in)
+    rotation = RotationSchedule(settings, store, database)
+    return Services(settings, database, keyring, oauth, sign_in, rotation)
 
 
 def _load_client(database: Database, client_id: str) -> Client | None:

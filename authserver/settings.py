@@ -33,6 +33,11 @@ class Settings(BaseSettings):
     keys_rsa_bits: int = 2048
     keys_reload_interval: timedelta = timedelta(seconds=10)
     jwks_max_age: timedelta = timedelta(minutes=5)
+    # Scheduled rotation; "0" turns it off (then only `authserver keys rotate` rotates).
+    keys_rotation_interval: timedelta | None = timedelta(days=30)
+    # How long a `next` key is published before it may sign; default: JWKS max-age +
+    # reload interval + 60 s, and never less than max-age + reload interval.
+    keys_publish_before_use: timedelta | None = None
     access_token_ttl: timedelta = timedelta(minutes=15)
     refresh_token_ttl: timedelta = timedelta(days=7)
     default_audience: str | None = None
@@ -79,6 +84,8 @@ class Settings(BaseSettings):
         "keys_reload_interval",
         "jwks_max_age",
         "client_cache_ttl",
+        "keys_rotation_interval",
+        "keys_publish_before_use",
         "access_token_ttl",
         "refresh_token_ttl",
         "id_token_ttl",
@@ -131,6 +138,30 @@ class Settings(BaseSettings):
         if not timedelta(seconds=1) <= value <= timedelta(minutes=10):
             raise ValueError("must be between 1 and 600 seconds")
         return value
+
+    @field_validator("keys_rotation_interval", mode="after")
+    @classmethod
+    def _zero_is_off(cls, value: timedelta | None) -> timedelta | None:
+        if value is not None and value < timedelta(0):
+            raise ValueError("must not be negative (0 turns scheduled rotation off)")
+        return None if value == timedelta(0) else value
+
+    @model_validator(mode="after")
+    def _notice_covers_caches(self) -> "Settings":
+        floor = self.jwks_max_age + self.keys_reload_interval
+        chosen = self.keys_publish_before_use
+        if chosen is not None and chosen < floor:
+            raise ValueError(
+                "AUTHSERVER_KEYS_PUBLISH_BEFORE_USE must be at least AUTHSERVER_JWKS_MAX_AGE "
+                f"+ AUTHSERVER_KEYS_RELOAD_INTERVAL ({int(floor.total_seconds())} s)"
+            )
+        return self
+
+    @property
+    def next_key_notice(self) -> timedelta:
+        """How long a next key is published before it signs (see docs/keys.md)."""
+        default = self.jwks_max_age + self.keys_reload_interval + timedelta(seconds=60)
+        return self.keys_publish_before_use or default
 
     @model_validator(mode="after")
     def _passphrase_is_not_blank(self) -> "Settings":

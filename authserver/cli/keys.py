@@ -1,11 +1,11 @@
-"""`authserver keys ...`: list and rotate signing keys."""
+"""`authserver keys ...`: list, rotate and revoke signing keys."""
 
 import typer
 
 from authserver.cli.context import JsonOption, emit, warn
 from authserver.clock import utcnow
 from authserver.keys.keyring import key_retention
-from authserver.keys.rotation import rotate_signing_keys
+from authserver.keys.rotation import revoke_signing_key, rotate_signing_keys
 from authserver.services import key_store
 from authserver.settings import load_settings
 
@@ -40,7 +40,7 @@ def rotate(as_json: JsonOption = False) -> None:
         settings.keys_rsa_bits,
         utcnow(),
         retention=key_retention(settings),
-        min_notice=settings.jwks_max_age + settings.keys_reload_interval,
+        min_notice=settings.next_key_notice,
     )
     for message in rotation.warnings:
         warn(message)
@@ -53,4 +53,25 @@ def rotate(as_json: JsonOption = False) -> None:
     text = f"current: {rotation.promoted_kid}\nnext: {rotation.next_kid}"
     if rotation.retired_kid:
         text += f"\nretired: {rotation.retired_kid}"
+    emit(as_json, data, text)
+
+
+@app.command("revoke")
+def revoke(kid: str, as_json: JsonOption = False) -> None:
+    """Emergency: remove a compromised key from the JWKS now; its tokens stop verifying."""
+    settings = load_settings()
+    settings.ensure_production_ready()
+    revocation = revoke_signing_key(key_store(settings), kid, settings.keys_rsa_bits, utcnow())
+    for message in revocation.warnings:
+        warn(message)
+    data = {
+        "revoked": revocation.revoked_kid,
+        "current": revocation.current_kid,
+        "next": revocation.next_kid,
+    }
+    reload = int(settings.keys_reload_interval.total_seconds())
+    text = (
+        f"revoked: {revocation.revoked_kid}\ncurrent: {revocation.current_kid}\n"
+        f"next: {revocation.next_kid}\n(running servers drop it within {reload} s)"
+    )
     emit(as_json, data, text)

@@ -5,6 +5,7 @@ from datetime import datetime, timedelta
 
 from joserfc.jwk import RSAKey
 
+from authserver.errors import KeyStoreError
 from authserver.keys.records import PUBLIC_MEMBERS, KeyRecord, KeyState
 from authserver.keys.store import FileKeyStore
 
@@ -103,3 +104,65 @@ def _rotated(
     if record.state is KeyState.CURRENT:
         return record.retired(now, retention)
     return record
+
+
+@dataclass(frozen=True)
+class Revocation:
+    revoked_kid: str
+    current_kid: str
+    next_kid: str
+    warnings: list[str] = field(default_factory=list)
+
+
+def revoke_signing_key(store: FileKeyStore, kid: str, bits: int, now: datetime) -> Revocation:
+    """Emergency removal of a compromised key: out of the JWKS and off the disk at once.
+
+    The JWKS is never empty: revoking `current` promotes `next` (unannounced for any
+    verifier that has not fetched it yet: a warning) and publishes a new `next`;
+    revoking `next` publishes a new one. Tokens the key signed stop verifying wherever
+    the JWKS is re-read (each server process within AUTHSERVER_KEYS_RELOAD_INTERVAL).
+    """
+    with store.locked():
+        records = store.read_records()
+        revoked = next((r for r in records if r.kid == kid), None)
+        if revoked is None:
+            raise KeyStoreError(f"no signing key with kid {kid!r}")
+        kept = [r for r in records if r.kid != kid]
+        warnings: list[str] = []
+        if revoked.state is KeyState.CURRENT:
+            upcoming = _find(kept, KeyState.NEXT)
+            if upcoming is None:
+                upcoming = generate_signing_key(store, bits, now)
+                kept.append(upcoming)
+            store.load_private_key(upcoming.kid)  # it must load before it is relied on
+            kept = [r.promoted(now) if r.kid == upcoming.kid else r for r in kept]
+            warnings.append(
+                f"{upcoming.kid} signs from now on; verifiers whose JWKS cache predates it "
+                "refetch on its unknown kid"
+            )
+        if _find(kept, KeyState.NEXT) is None:
+            kept.append(generate_signing_key(store, bits, now))
+        store.write_records(kept)
+        store.delete_private_key(kid)
+        return Revocation(
+            kid, _kid_of(kept, KeyState.CURRENT), _kid_of(kept, KeyState.NEXT), warnings
+        )
+
+
+def _kid_of(records: list[KeyRecord], state: KeyState) -> str:
+    found = _find(records, state)
+    if found is None:
+        raise KeyStoreError(f"the key store has no {state.value} key")
+    return found.kid
+
+
+def rotation_due(
+    records: list[KeyRecord], now: datetime, *, interval: timedelta, notice: timedelta
+) -> bool:
+    """Whether scheduled rotation should run: `current` has signed for `interval`, and
+    `next` has been published for `notice` (so every verifier's JWKS cache holds it)."""
+    current, upcoming = _find(records, KeyState.CURRENT), _find(records, KeyState.NEXT)
+    if current is None or upcoming is None:
+        return current is None
+    signing_since = current.activated_at or current.created_at
+    return now - signing_since >= interval and now - upcoming.created_at >= notice
