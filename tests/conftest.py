@@ -69,14 +69,19 @@ def database_url(request: pytest.FixtureRequest) -> str:
     return request.getfixturevalue(f"{request.param}_url")
 
 
-@pytest.fixture
-def database(database_url: str) -> Iterator[Database]:
-    database = Database(database_url)
+def database_for_a_test(url: str) -> Iterator[Database]:
+    """For a fixture to `yield from`: the migrated database at `url`, emptied afterwards."""
+    database = Database(url)
     yield database
     with database.transaction() as session:
         for table in reversed(SQLModel.metadata.sorted_tables):
             session.execute(table.delete())
     database.dispose()
+
+
+@pytest.fixture
+def database(database_url: str) -> Iterator[Database]:
+    yield from database_for_a_test(database_url)
 
 
 @pytest.fixture(scope="session")

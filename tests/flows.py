@@ -128,3 +128,42 @@ def exchange_code(
     if secret is None:
         return http.post("/token", data={**form, "client_id": client_id})
     return http.post("/token", data=form, headers=basic(client_id, secret))
+
+
+@dataclass(frozen=True)
+class Grant:
+    """What one authorization code gave a client: its credentials and the token response."""
+
+    client_id: str
+    secret: str | None
+    body: dict[str, Any]
+
+    @property
+    def access_token(self) -> str:
+        return self.body["access_token"]
+
+    @property
+    def refresh_token(self) -> str:
+        return self.body["refresh_token"]
+
+    @property
+    def id_token(self) -> str:
+        return self.body["id_token"]
+
+    @property
+    def auth(self) -> dict[str, Any]:
+        """Client authentication: HTTP Basic, or only client_id for a public client."""
+        if self.secret is None:
+            return {"data": {"client_id": self.client_id}}
+        return {"headers": basic(self.client_id, self.secret)}
+
+
+def grant_for(
+    http: Client, client_id: str, secret: str | None, scope: str = "openid profile"
+) -> Grant:
+    """Authorize `scope` in this browser (signing in and consenting if asked), redeem the code."""
+    pkce = Pkce()
+    code = code_of(http, client_id, pkce, scope=scope)
+    response = exchange_code(http, client_id, secret, code, pkce.verifier)
+    assert response.status_code == 200, response.text
+    return Grant(client_id, secret, response.json())

@@ -4,6 +4,7 @@ import typer
 
 from authserver.cli.context import JsonOption, emit, warn
 from authserver.clock import utcnow
+from authserver.errors import KeyStoreError
 from authserver.keys.keyring import key_retention
 from authserver.keys.rotation import revoke_signing_key, rotate_signing_keys
 from authserver.services import key_store
@@ -42,6 +43,8 @@ def rotate(as_json: JsonOption = False) -> None:
         retention=key_retention(settings),
         min_notice=settings.next_key_notice,
     )
+    if rotation is None:  # only a scheduled rotation sets a condition
+        raise KeyStoreError("the rotation did not happen")
     for message in rotation.warnings:
         warn(message)
     data = {

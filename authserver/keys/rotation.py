@@ -1,5 +1,6 @@
 """Creating and rotating signing keys in the store, under its lock (so once across processes)."""
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -44,16 +45,26 @@ def ensure_signing_keys(store: FileKeyStore, bits: int, now: datetime) -> bool:
 
 
 def rotate_signing_keys(
-    store: FileKeyStore, bits: int, now: datetime, *, retention: timedelta, min_notice: timedelta
-) -> Rotation:
+    store: FileKeyStore,
+    bits: int,
+    now: datetime,
+    *,
+    retention: timedelta,
+    min_notice: timedelta,
+    only_if: Callable[[list[KeyRecord]], bool] | None = None,
+) -> Rotation | None:
     """Promote `next` to `current`, retire `current`, publish a new `next`.
 
     The retired key stays published for `retention`; keys past theirs are removed.
     `min_notice` is how long `next` should have been published for every verifier's
     cache to hold it; a younger one is promoted all the same, with a warning.
+    `only_if`, checked under the lock, can call it off (None): a scheduled rotation
+    re-checks that it is still due, since another process may have just rotated.
     """
     with store.locked():
         records = store.read_records()
+        if only_if is not None and not only_if(records):
+            return None
         warnings: list[str] = []
         upcoming = _find(records, KeyState.NEXT)
         if upcoming is None:

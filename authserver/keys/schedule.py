@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from authserver.clock import utcnow
 from authserver.db import Database
 from authserver.keys.keyring import key_retention
+from authserver.keys.records import KeyRecord
 from authserver.keys.rotation import Rotation, rotate_signing_keys, rotation_due
 from authserver.keys.store import FileKeyStore
 from authserver.leases import acquire_lease
@@ -42,22 +43,30 @@ class RotationSchedule:
         """Rotate if due and if this process wins the lease; the rotation, else None."""
         interval = self._settings.keys_rotation_interval
         notice = self._settings.next_key_notice
-        if interval is None or not rotation_due(
-            self._store.read_records(), now, interval=interval, notice=notice
-        ):
+        if interval is None:
+            return None
+
+        def due(records: list[KeyRecord]) -> bool:
+            return rotation_due(records, now, interval=interval, notice=notice)
+
+        if not due(self._store.read_records()):
             return None
         with self._database.transaction() as db:
             # Held until the new next key is old enough: no replica can be due before.
             if not acquire_lease(db, LEASE, self._holder, now, notice):
                 return None
+        # Checked again under the key store's lock: a slow rotation elsewhere may have
+        # outlived the lease and be done by now.
         rotation = rotate_signing_keys(
             self._store,
             self._settings.keys_rsa_bits,
             now,
             retention=key_retention(self._settings),
             min_notice=notice,
+            only_if=due,
         )
-        log.info("rotated signing keys: %s now signs", rotation.promoted_kid)
+        if rotation is not None:
+            log.info("rotated signing keys: %s now signs", rotation.promoted_kid)
         return rotation
 
     def start(self) -> None:

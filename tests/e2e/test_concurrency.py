@@ -6,18 +6,19 @@ barrier releases the threads together) and checks the outcome the RFCs demand.
 
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from sqlmodel import SQLModel
 
 from authserver.db import Database
 from authserver.login.throttle import FREE_ATTEMPTS_PER_ACCOUNT
+from tests.conftest import database_for_a_test
 from tests.e2e.processes import cli_environment, running_server
 from tests.factories import make_client, make_user, make_web_app
-from tests.flows import Pkce, code_of, csrf_token_of, exchange_code
+from tests.flows import Pkce, code_of, csrf_token_of, grant_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgresql]
 
@@ -27,12 +28,7 @@ PARALLEL = 20
 
 @pytest.fixture
 def pg_database(postgresql_url: str) -> Iterator[Database]:
-    database = Database(postgresql_url)
-    yield database
-    with database.transaction() as session:
-        for table in reversed(SQLModel.metadata.sorted_tables):
-            session.execute(table.delete())
-    database.dispose()
+    yield from database_for_a_test(postgresql_url)
 
 
 class Setup:
@@ -70,16 +66,21 @@ def at_once(actions: list[Action], base_url: str) -> list[httpx.Response]:
 
 
 def new_family(browser: httpx.Client, setup: Setup) -> dict[str, Any]:
-    pkce = Pkce()
-    code = code_of(browser, setup.client_id, pkce, scope="openid profile")
-    response = exchange_code(browser, setup.client_id, setup.secret, code, pkce.verifier)
-    assert response.status_code == 200, response.text
-    return response.json()
+    return grant_for(browser, setup.client_id, setup.secret).body
 
 
 def refresh(setup: Setup, refresh_token: str) -> Callable[[httpx.Client], httpx.Response]:
     data = {"grant_type": "refresh_token", "refresh_token": refresh_token}
     return lambda client: client.post("/token", data=data, auth=(setup.client_id, setup.secret))
+
+
+def parallel_refreshes(
+    base_url: str, browser: httpx.Client, setup: Setup
+) -> Iterator[list[httpx.Response]]:
+    """ROUNDS times: a fresh family, then PARALLEL refreshes of its refresh token at once."""
+    for _ in range(ROUNDS):
+        family = new_family(browser, setup)
+        yield at_once([refresh(setup, family["refresh_token"])] * PARALLEL, base_url)
 
 
 def active(client: httpx.Client, setup: Setup, token: str) -> bool:
@@ -96,17 +97,22 @@ def environment(pg_database: Database, keys_dir: Path) -> dict[str, str]:
     return cli_environment(pg_database.url, keys_dir)
 
 
-def test_of_parallel_refreshes_with_one_token_exactly_one_wins_and_the_family_dies(
-    pg_database: Database, environment: dict[str, str]
-) -> None:
-    setup = Setup(pg_database)
+@contextmanager
+def two_workers(environment: dict[str, str]) -> Iterator[tuple[str, httpx.Client]]:
+    """(base_url, browser): a server with two workers, and a client with cookies for it."""
     with (
         running_server(environment, "--workers", "2") as base_url,
         httpx.Client(base_url=base_url) as browser,
     ):
-        for _ in range(ROUNDS):
-            family = new_family(browser, setup)
-            responses = at_once([refresh(setup, family["refresh_token"])] * PARALLEL, base_url)
+        yield base_url, browser
+
+
+def test_of_parallel_refreshes_with_one_token_exactly_one_wins_and_the_family_dies(
+    pg_database: Database, environment: dict[str, str]
+) -> None:
+    setup = Setup(pg_database)
+    with two_workers(environment) as (base_url, browser):
+        for responses in parallel_refreshes(base_url, browser, setup):
             # RFC 9700 §4.14.2: one rotation; every other use is a reuse.
             assert statuses(responses) == [200] + [400] * (PARALLEL - 1)
             assert all(
@@ -123,13 +129,8 @@ def test_with_grace_parallel_duplicates_let_one_through_and_leave_the_family_alo
 ) -> None:
     setup = Setup(pg_database)
     environment = cli_environment(pg_database.url, keys_dir, AUTHSERVER_REFRESH_REUSE_GRACE="30")
-    with (
-        running_server(environment, "--workers", "2") as base_url,
-        httpx.Client(base_url=base_url) as browser,
-    ):
-        for _ in range(ROUNDS):
-            family = new_family(browser, setup)
-            responses = at_once([refresh(setup, family["refresh_token"])] * PARALLEL, base_url)
+    with two_workers(environment) as (base_url, browser):
+        for responses in parallel_refreshes(base_url, browser, setup):
             assert statuses(responses) == [200] + [400] * (PARALLEL - 1)
             winner = next(r.json() for r in responses if r.status_code == 200)
             # Duplicates of a request in flight are not theft under grace.
@@ -141,10 +142,7 @@ def test_a_refresh_racing_a_revocation_never_outlives_it(
     pg_database: Database, environment: dict[str, str]
 ) -> None:
     setup = Setup(pg_database)
-    with (
-        running_server(environment, "--workers", "2") as base_url,
-        httpx.Client(base_url=base_url) as browser,
-    ):
+    with two_workers(environment) as (base_url, browser):
         for _ in range(ROUNDS):
             family = new_family(browser, setup)
             token = family["refresh_token"]
@@ -167,10 +165,7 @@ def test_of_parallel_redemptions_of_one_code_one_wins_and_then_its_tokens_are_re
     pg_database: Database, environment: dict[str, str]
 ) -> None:
     setup = Setup(pg_database)
-    with (
-        running_server(environment, "--workers", "2") as base_url,
-        httpx.Client(base_url=base_url) as browser,
-    ):
+    with two_workers(environment) as (base_url, browser):
         for _ in range(ROUNDS):
             pkce = Pkce()
             code = code_of(browser, setup.client_id, pkce)
@@ -196,10 +191,7 @@ def test_parallel_password_guesses_stay_within_the_throttle(
     pg_database: Database, environment: dict[str, str]
 ) -> None:
     make_user(pg_database)
-    with (
-        running_server(environment, "--workers", "2") as base_url,
-        httpx.Client(base_url=base_url) as browser,
-    ):
+    with two_workers(environment) as (base_url, browser):
         page = browser.get("/login")
         form = {"csrf_token": csrf_token_of(page.text), "username": "alice", "password": "guess"}
         cookies = dict(browser.cookies)
@@ -211,8 +203,10 @@ def test_parallel_password_guesses_stay_within_the_throttle(
         responses = at_once([guess] * PARALLEL, base_url)
     # SECURITY-CHECKLIST: the attempt is reserved atomically before argon2 runs, so a
     # burst cannot slip more guesses through than the free attempts.
-    answered = [r for r in responses if r.status_code == 200]
+    # A guess let through may still be turned away by a busy machine (503, all argon2
+    # slots taken); it was let through all the same.
+    let_through = [r for r in responses if r.status_code in (200, 503)]
     throttled = [r for r in responses if r.status_code == 429]
-    assert len(answered) == FREE_ATTEMPTS_PER_ACCOUNT
+    assert len(let_through) == FREE_ATTEMPTS_PER_ACCOUNT
     assert len(throttled) == PARALLEL - FREE_ATTEMPTS_PER_ACCOUNT
     assert all("Retry-After" in r.headers for r in throttled)

@@ -1,61 +1,33 @@
 """Token introspection over HTTP: callers, active metadata, `{"active": false}` (RFC 7662)."""
 
-import base64
-import hashlib
-import hmac
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
-import jwt
 import pytest
 from fastapi.testclient import TestClient
 from httpx import Response
-from joserfc import jwt as jose_jwt
 from joserfc.jwk import RSAKey
-from joserfc.jws import JWSRegistry
 
 from authserver.db import Database
 from authserver.users.models import User
 from tests.conftest import ISSUER
-from tests.factories import make_client, make_user, make_web_app
-from tests.flows import Pkce, code_of, exchange_code
-from tests.http.tokens import assert_oauth_error, basic
+from tests.factories import make_client, make_web_app
+from tests.flows import Grant
+from tests.http.tokens import (
+    assert_oauth_error,
+    basic,
+    claims_of,
+    expired,
+    server_key,
+    sign_hs256,
+    sign_rs256,
+    unsigned,
+    with_claims,
+)
 
 INACTIVE = {"active": False}
-_RS256 = JWSRegistry(algorithms=["RS256"])
-
-
-@dataclass(frozen=True)
-class Grant:
-    """What one authorization code gave a client: its credentials and its tokens."""
-
-    client_id: str
-    secret: str
-    access_token: str
-    refresh_token: str
-    id_token: str
-
-
-@pytest.fixture
-def user(database: Database) -> User:
-    return make_user(database)
-
-
-@pytest.fixture
-def grant(http: TestClient, database: Database, user: User) -> Grant:
-    client, secret = make_web_app(database)
-    assert secret is not None
-    pkce = Pkce()
-    code = code_of(http, client.client_id, pkce, scope="openid profile")
-    response = exchange_code(http, client.client_id, secret, code, pkce.verifier)
-    assert response.status_code == 200, response.text
-    body = response.json()
-    return Grant(
-        client.client_id, secret, body["access_token"], body["refresh_token"], body["id_token"]
-    )
 
 
 @pytest.fixture
@@ -92,45 +64,7 @@ def assert_inactive(response: Response) -> None:
 
 def refresh(http: TestClient, grant: Grant, refresh_token: str) -> Response:
     form = {"grant_type": "refresh_token", "refresh_token": refresh_token}
-    return http.post("/token", data=form, headers=basic(grant.client_id, grant.secret))
-
-
-def server_key(http: TestClient) -> RSAKey:
-    return http.app.state.services.keyring.signing_key  # type: ignore[attr-defined]
-
-
-def claims_of(token: str) -> dict[str, Any]:
-    return jwt.decode(token, options={"verify_signature": False})
-
-
-def b64url(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
-
-
-def sign_rs256(claims: dict[str, Any], key: RSAKey, kid: str | None = None) -> str:
-    """An access token as `authserver/tokens/access.py` makes one, with `claims` as given."""
-    header = {"alg": "RS256", "typ": "at+jwt", "kid": kid or key.kid}
-    return jose_jwt.encode(header, claims, key, registry=_RS256)
-
-
-def unsigned(header: dict[str, Any], claims: dict[str, Any]) -> str:
-    return f"{b64url(json.dumps(header).encode())}.{b64url(json.dumps(claims).encode())}"
-
-
-def sign_hs256(claims: dict[str, Any], secret: bytes, kid: str) -> str:
-    """RFC 8725 §2.1: the key confusion attack, an HMAC keyed with our public key."""
-    signing_input = unsigned({"alg": "HS256", "typ": "at+jwt", "kid": kid}, claims)
-    mac = hmac.new(secret, signing_input.encode(), hashlib.sha256).digest()
-    return f"{signing_input}.{b64url(mac)}"
-
-
-def with_claims(claims: dict[str, Any], **changes: Any) -> dict[str, Any]:
-    return {**claims, **changes}
-
-
-def expired(claims: dict[str, Any], seconds_ago: int) -> dict[str, Any]:
-    now = int(time.time())
-    return with_claims(claims, exp=now - seconds_ago, iat=now - seconds_ago - 900)
+    return http.post("/token", data=form, **grant.auth)
 
 
 # Each forgery takes the claims of a real, active access token, the server's current key
@@ -291,7 +225,7 @@ def test_a_forged_or_expired_access_token_is_inactive(
 
 def revoked_family_access_token(http: TestClient, grant: Grant, _: Database) -> str:
     form = {"token": grant.refresh_token}
-    response = http.post("/revoke", data=form, headers=basic(grant.client_id, grant.secret))
+    response = http.post("/revoke", data=form, **grant.auth)
     assert response.status_code == 200
     return grant.access_token
 
@@ -363,7 +297,7 @@ def test_the_rotated_refresh_token_stays_active_when_its_parent_is_introspected(
 
 def test_a_missing_token_parameter_is_invalid_request(http: TestClient, grant: Grant) -> None:
     # RFC 7662 §2.1: `token` is REQUIRED.
-    response = http.post("/introspect", data={}, headers=basic(grant.client_id, grant.secret))
+    response = http.post("/introspect", data={}, **grant.auth)
     assert_oauth_error(response, 400, "invalid_request")
 
 

@@ -23,6 +23,7 @@ from authserver.users.models import User
 from tests.conftest import ISSUER, make_settings
 from tests.factories import make_user, make_web_app
 from tests.flows import Pkce, authorize_path, code_of, csrf_token_of, exchange_code, sign_in
+from tests.http.pages import assert_page_headers
 
 SESSION_COOKIE = "authserver_session"
 CSRF_COOKIE = "authserver_csrf"
@@ -75,26 +76,6 @@ def assert_browser_cookie(cookie: dict[str, str] | None, secure: bool) -> None:
 def alert_of(response: Response) -> str | None:
     found = _ALERT.search(response.text)
     return found.group(1) if found else None
-
-
-def assert_page_headers(response: Response) -> None:
-    """SECURITY-CHECKLIST (HTML): no framing, no inline script, no referrer, no sniffing."""
-    headers = response.headers
-    directives = {
-        name: values
-        for name, *values in (d.split() for d in headers["content-security-policy"].split(";"))
-    }
-    assert directives["frame-ancestors"] == ["'none'"]
-    assert directives["object-src"] == ["'none'"]
-    assert directives["base-uri"] == ["'none'"]
-    script_sources = directives.get("script-src", directives.get("default-src", []))
-    assert script_sources, "no script-src nor default-src: any script may run"
-    assert "'unsafe-inline'" not in script_sources
-    assert headers["x-frame-options"] == "DENY"
-    assert headers["referrer-policy"] == "no-referrer"
-    assert headers["x-content-type-options"] == "nosniff"
-    assert headers["cache-control"] == "no-store"
-    assert "access-control-allow-origin" not in headers
 
 
 def post_login(http: TestClient, **form: str) -> Response:

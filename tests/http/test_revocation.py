@@ -2,7 +2,6 @@
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import jwt
@@ -13,49 +12,11 @@ from httpx import Response
 
 from authserver.db import Database
 from authserver.users.models import User
-from tests.factories import make_client, make_user, make_web_app
-from tests.flows import Pkce, code_of, exchange_code
+from tests.factories import make_client, make_web_app
+from tests.flows import Grant, grant_for
 from tests.http.tokens import assert_oauth_error, basic, request_token
 
 INACTIVE = {"active": False}
-
-
-@dataclass(frozen=True)
-class Grant:
-    """What one authorization code gave a client: its credentials and its tokens."""
-
-    client_id: str
-    secret: str | None
-    access_token: str
-    refresh_token: str
-    id_token: str
-
-    @property
-    def auth(self) -> dict[str, Any]:
-        """Client authentication: HTTP Basic, or only client_id for a public client."""
-        if self.secret is None:
-            return {"data": {"client_id": self.client_id}}
-        return {"headers": basic(self.client_id, self.secret)}
-
-
-def grant_for(http: TestClient, client_id: str, secret: str | None) -> Grant:
-    pkce = Pkce()
-    code = code_of(http, client_id, pkce, scope="openid profile")
-    response = exchange_code(http, client_id, secret, code, pkce.verifier)
-    assert response.status_code == 200, response.text
-    body = response.json()
-    return Grant(client_id, secret, body["access_token"], body["refresh_token"], body["id_token"])
-
-
-@pytest.fixture
-def user(database: Database) -> User:
-    return make_user(database)
-
-
-@pytest.fixture
-def grant(http: TestClient, database: Database, user: User) -> Grant:
-    client, secret = make_web_app(database)
-    return grant_for(http, client.client_id, secret)
 
 
 @pytest.fixture

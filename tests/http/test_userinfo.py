@@ -3,47 +3,17 @@
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
-import jwt
 import pytest
 from fastapi.testclient import TestClient
 from httpx import Response
-from joserfc import jwt as jose_jwt
-from joserfc.jwk import RSAKey
-from joserfc.jws import JWSRegistry
 
 from authserver.db import Database
 from authserver.users.models import User
-from tests.factories import make_client, make_user, make_web_app
-from tests.flows import Pkce, code_of, exchange_code
-from tests.http.tokens import basic, request_token
-
-_RS256 = JWSRegistry(algorithms=["RS256"])
-
-
-@dataclass(frozen=True)
-class Grant:
-    client_id: str
-    secret: str
-    body: dict[str, Any]
-
-    @property
-    def access_token(self) -> str:
-        return self.body["access_token"]
-
-
-@pytest.fixture
-def user(database: Database) -> User:
-    return make_user(database)
-
-
-@pytest.fixture
-def web_app(database: Database, user: User) -> tuple[str, str]:
-    client, secret = make_web_app(database)
-    assert secret is not None
-    return client.client_id, secret
+from tests.factories import make_client
+from tests.flows import Grant, grant_for
+from tests.http.tokens import claims_of, request_token, server_key, sign_rs256, with_claims
 
 
 @pytest.fixture
@@ -51,13 +21,9 @@ def authorize_for(http: TestClient, web_app: tuple[str, str]) -> Callable[[str],
     """The token response of the code flow, with `scope` requested and approved."""
 
     def authorize(scope: str) -> Grant:
-        client_id, secret = web_app
-        pkce = Pkce()
-        code = code_of(http, client_id, pkce, scope=scope)
-        response = exchange_code(http, client_id, secret, code, pkce.verifier)
-        assert response.status_code == 200, response.text
-        assert response.json()["scope"] == scope
-        return Grant(client_id, secret, response.json())
+        grant = grant_for(http, *web_app, scope=scope)
+        assert grant.body["scope"] == scope
+        return grant
 
     return authorize
 
@@ -72,29 +38,24 @@ def userinfo(http: TestClient, token: str | None, method: str = "GET") -> Respon
     return http.request(method, "/userinfo", headers=headers)
 
 
-def assert_invalid_token(response: Response) -> None:
-    """RFC 6750 §3.1: 401 with a Bearer challenge naming `invalid_token`."""
-    assert response.status_code == 401, response.text
+def assert_bearer_error(response: Response, status: int, error: str) -> None:
+    """RFC 6750 §3.1: `status` with a Bearer challenge naming `error`."""
+    assert response.status_code == status, response.text
     challenge = response.headers["www-authenticate"]
     assert challenge.startswith("Bearer ")
-    assert 'error="invalid_token"' in challenge
+    assert f'error="{error}"' in challenge
     assert response.headers["cache-control"] == "no-store"
-    assert json.loads(response.content)["error"] == "invalid_token"
+    assert json.loads(response.content)["error"] == error
 
 
-def claims_of(token: str) -> dict[str, Any]:
-    return jwt.decode(token, options={"verify_signature": False})
-
-
-def server_key(http: TestClient) -> RSAKey:
-    return http.app.state.services.keyring.signing_key  # type: ignore[attr-defined]
+def assert_invalid_token(response: Response) -> None:
+    """RFC 6750 §3.1: 401 with a Bearer challenge naming `invalid_token`."""
+    assert_bearer_error(response, 401, "invalid_token")
 
 
 def resigned(http: TestClient, token: str, **changes: Any) -> str:
     """`token` with `changes` to its claims, signed as the server signs access tokens."""
-    key = server_key(http)
-    header = {"alg": "RS256", "typ": "at+jwt", "kid": key.kid}
-    return jose_jwt.encode(header, {**claims_of(token), **changes}, key, registry=_RS256)
+    return sign_rs256(with_claims(claims_of(token), **changes), server_key(http))
 
 
 @pytest.mark.parametrize("method", ["GET", "POST"])
@@ -189,12 +150,7 @@ def test_a_token_without_openid_scope_is_403_insufficient_scope(
     response = userinfo(http, token)
 
     # RFC 6750 §3.1: a valid token lacking the scope is 403 insufficient_scope.
-    assert response.status_code == 403, response.text
-    challenge = response.headers["www-authenticate"]
-    assert challenge.startswith("Bearer ")
-    assert 'error="insufficient_scope"' in challenge
-    assert response.headers["cache-control"] == "no-store"
-    assert json.loads(response.content)["error"] == "insufficient_scope"
+    assert_bearer_error(response, 403, "insufficient_scope")
 
 
 FORGERIES: dict[str, dict[str, Any]] = {
@@ -225,7 +181,7 @@ def test_a_token_past_its_exp_is_refused_as_introspection_calls_it_inactive(
     now = int(time.time())
     token = resigned(http, grant.access_token, exp=now - 30, iat=now - 930)
     form = {"token": token}
-    introspected = http.post("/introspect", data=form, headers=basic(grant.client_id, grant.secret))
+    introspected = http.post("/introspect", data=form, **grant.auth)
     assert introspected.json() == {"active": False}
 
     # RFC 6750 §3.1: an expired token is invalid_token.
@@ -243,7 +199,7 @@ def test_a_token_re_signed_unchanged_with_our_key_is_accepted(
 def test_a_revoked_token_is_401(http: TestClient, grant: Grant, kind: str) -> None:
     # RFC 7009 §2: a revoked access token (or its revoked family) is no longer accepted.
     form = {"token": grant.body[kind]}
-    revoked = http.post("/revoke", data=form, headers=basic(grant.client_id, grant.secret))
+    revoked = http.post("/revoke", data=form, **grant.auth)
     assert revoked.status_code == 200
 
     assert_invalid_token(userinfo(http, grant.access_token))

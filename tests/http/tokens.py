@@ -1,12 +1,20 @@
-"""Helpers to request and check tokens in the HTTP tests."""
+"""Helpers to request, check and forge tokens in the HTTP tests."""
 
 import base64
+import hashlib
+import hmac
 import json
+import time
 from typing import Any
 
 import jwt
 from fastapi.testclient import TestClient
 from httpx import Response
+from joserfc import jwt as jose_jwt
+from joserfc.jwk import RSAKey
+from joserfc.jws import JWSRegistry
+
+_RS256 = JWSRegistry(algorithms=["RS256"])
 
 
 def basic(client_id: str, secret: str) -> dict[str, str]:
@@ -45,3 +53,41 @@ def assert_oauth_error(response: Response, status: int, error: str) -> dict[str,
     body = json.loads(response.content)
     assert body["error"] == error
     return body
+
+
+def server_key(http: TestClient) -> RSAKey:
+    return http.app.state.services.keyring.signing_key  # type: ignore[attr-defined]
+
+
+def claims_of(token: str) -> dict[str, Any]:
+    return jwt.decode(token, options={"verify_signature": False})
+
+
+def b64url(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def sign_rs256(claims: dict[str, Any], key: RSAKey, kid: str | None = None) -> str:
+    """An access token as `authserver/tokens/access.py` makes one, with `claims` as given."""
+    header = {"alg": "RS256", "typ": "at+jwt", "kid": kid or key.kid}
+    return jose_jwt.encode(header, claims, key, registry=_RS256)
+
+
+def unsigned(header: dict[str, Any], claims: dict[str, Any]) -> str:
+    return f"{b64url(json.dumps(header).encode())}.{b64url(json.dumps(claims).encode())}"
+
+
+def sign_hs256(claims: dict[str, Any], secret: bytes, kid: str) -> str:
+    """RFC 8725 §2.1: the key confusion attack, an HMAC keyed with our public key."""
+    signing_input = unsigned({"alg": "HS256", "typ": "at+jwt", "kid": kid}, claims)
+    mac = hmac.new(secret, signing_input.encode(), hashlib.sha256).digest()
+    return f"{signing_input}.{b64url(mac)}"
+
+
+def with_claims(claims: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    return {**claims, **changes}
+
+
+def expired(claims: dict[str, Any], seconds_ago: int) -> dict[str, Any]:
+    now = int(time.time())
+    return with_claims(claims, exp=now - seconds_ago, iat=now - seconds_ago - 900)
