@@ -1,0 +1,29 @@
+"""Verifying this issuer's access tokens in a resource service (RFC 9068 §4, RFC 8725, RFC 6750).
+
+Importable without the server's database or web stack: only the standard library, httpx,
+joserfc and cryptography. FastAPI glue lives in `authserver.resource.fastapi`.
+"""
+
+from authserver.resource.bearer import bearer_token
+from authserver.resource.claims import Claims
+from authserver.resource.errors import (
+    BearerTokenError,
+    InsufficientScope,
+    InvalidRequest,
+    InvalidToken,
+    IssuerUnavailable,
+)
+from authserver.resource.introspection import Introspector
+from authserver.resource.verifier import Verifier
+
+__all__ = [
+    "BearerTokenError",
+    "Claims",
+    "InsufficientScope",
+    "Introspector",
+    "InvalidRequest",
+    "InvalidToken",
+    "IssuerUnavailable",
+    "Verifier",
+    "bearer_token",
+]

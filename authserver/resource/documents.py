@@ -1,0 +1,68 @@
+"""Bounded HTTP exchanges with the issuer: no redirects, a timeout, at most 512 KiB read.
+
+The same request in a sync and an async form; both return a `Document` whose body was read
+in full (or refused past the limit), so the parsing after it is shared.
+"""
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+MAX_DOCUMENT_BYTES = 512 * 1024
+DEFAULT_TIMEOUT = httpx.Timeout(5.0)
+
+
+class FetchError(Exception):
+    """A document could not be fetched, or was not what the issuer should have sent.
+
+    The message is for logs: it names the URL and what went wrong, never a token.
+    """
+
+
+@dataclass(frozen=True)
+class Document:
+    url: str
+    status: int
+    headers: httpx.Headers
+    body: bytes
+
+    def json_object(self) -> dict[str, Any]:
+        if self.status != 200:
+            raise FetchError(f"{self.url} answered {self.status}")
+        try:
+            value = json.loads(self.body)
+        except (UnicodeDecodeError, ValueError, RecursionError):
+            raise FetchError(f"{self.url} did not answer JSON") from None
+        if not isinstance(value, dict):
+            raise FetchError(f"{self.url} did not answer a JSON object")
+        return value
+
+
+def request(client: httpx.Client, method: str, url: str, **options: Any) -> Document:
+    try:
+        with client.stream(method, url, follow_redirects=False, **options) as response:
+            body = bytearray()
+            for chunk in response.iter_bytes():
+                _append(body, chunk, url)
+            return Document(url, response.status_code, response.headers, bytes(body))
+    except httpx.HTTPError as error:
+        raise FetchError(f"{url}: {type(error).__name__}") from None
+
+
+async def arequest(client: httpx.AsyncClient, method: str, url: str, **options: Any) -> Document:
+    try:
+        async with client.stream(method, url, follow_redirects=False, **options) as response:
+            body = bytearray()
+            async for chunk in response.aiter_bytes():
+                _append(body, chunk, url)
+            return Document(url, response.status_code, response.headers, bytes(body))
+    except httpx.HTTPError as error:
+        raise FetchError(f"{url}: {type(error).__name__}") from None
+
+
+def _append(body: bytearray, chunk: bytes, url: str) -> None:
+    body += chunk
+    if len(body) > MAX_DOCUMENT_BYTES:
+        raise FetchError(f"{url} answered more than {MAX_DOCUMENT_BYTES} bytes")

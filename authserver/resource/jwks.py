@@ -1,0 +1,215 @@
+"""The issuer's signing keys: discovery, then its JWK Set (RFC 7517), cached for every thread.
+
+- Fresh for the JWKS response's `Cache-Control: max-age` (RFC 9111 §5.2.2.1), 5 minutes
+  when it names none, never longer than `max_cache`. Revalidated with its `ETag`.
+- A stale set is refreshed by the one caller that gets to start the fetch; the others keep
+  using it meanwhile. An unknown `kid` starts a fetch at once and waits for it; callers
+  arriving during a fetch wait for that one instead of starting another.
+- Fetches start at most once per `min_refetch_interval` (see `refetch.py`), whatever the
+  cause, so a flood of made-up `kid`s costs the issuer one request per interval (and a
+  set is in effect kept at least that long, whatever its `max-age`).
+- A failed fetch keeps the keys already held (stale-if-error, RFC 5861 §4) and is tried
+  again after `min_refetch_interval`. Only with no keys at all is the issuer unavailable.
+"""
+
+import base64
+import binascii
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+import httpx
+from joserfc.errors import JoseError
+from joserfc.jwk import RSAKey
+
+from authserver.resource.checks import SUPPORTED_ALGORITHMS
+from authserver.resource.discovery import endpoint_from, metadata_url
+from authserver.resource.documents import DEFAULT_TIMEOUT, Document, FetchError, arequest, request
+from authserver.resource.errors import InvalidToken, IssuerUnavailable
+from authserver.resource.refetch import RefetchGate
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_AGE = 300.0
+MIN_RSA_BITS = 2048  # RFC 7518 §3.3: a key of 2048 bits or larger MUST be used
+_WAIT_FOR_FETCH = 30.0
+
+
+@dataclass(frozen=True)
+class KeySet:
+    keys: Mapping[str, RSAKey]
+    etag: str | None
+    fresh_until: float
+
+
+class KeyCache:
+    def __init__(
+        self,
+        issuer: str,
+        *,
+        jwks_uri: str | None,
+        max_cache: float,
+        min_refetch_interval: float,
+        http: httpx.Client | None,
+        async_http: httpx.AsyncClient | None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.issuer = issuer
+        self._configured_jwks_uri = self._jwks_uri = jwks_uri
+        self._max_cache = max_cache
+        self._clock = clock
+        self._gate = RefetchGate(min_refetch_interval, clock)
+        self._owns_http = http is None
+        self._http = http or httpx.Client(timeout=DEFAULT_TIMEOUT)
+        self._async_http = async_http
+        self._key_set: KeySet | None = None
+
+    def get(self, kid: str) -> RSAKey:
+        key_set = self._key_set
+        if key_set is not None and kid in key_set.keys:
+            if self._clock() < key_set.fresh_until or not self._gate.begin_owned():
+                return key_set.keys[kid]
+            self._refresh()
+            return self._key(kid)
+        ticket = self._gate.begin()
+        if ticket.owner:
+            self._refresh()
+        elif ticket.in_flight is not None:
+            ticket.in_flight.wait(_WAIT_FOR_FETCH)
+        return self._key(kid)
+
+    async def aget(self, kid: str) -> RSAKey:
+        key_set = self._key_set
+        if key_set is not None and kid in key_set.keys:
+            if self._clock() < key_set.fresh_until or not self._gate.begin_owned():
+                return key_set.keys[kid]
+            await self._arefresh()
+            return self._key(kid)
+        ticket = self._gate.begin()
+        if ticket.owner:
+            await self._arefresh()
+        elif ticket.in_flight is not None:
+            await ticket.in_flight.wait_async(_WAIT_FOR_FETCH)
+        return self._key(kid)
+
+    def close(self) -> None:
+        if self._owns_http:
+            self._http.close()
+
+    def _key(self, kid: str) -> RSAKey:
+        key_set = self._key_set
+        if key_set is None:
+            raise IssuerUnavailable("the issuer's keys could not be fetched")
+        key = key_set.keys.get(kid)
+        if key is None:
+            raise InvalidToken("the token's kid is not a published key of the issuer")
+        return key
+
+    def _refresh(self) -> None:
+        """Fetch (discovering `jwks_uri` if need be) and install; the caller owns the gate."""
+        try:
+            if self._jwks_uri is None:
+                discovered = request(self._http, "GET", metadata_url(self.issuer))
+                self._jwks_uri = endpoint_from(discovered, self.issuer, "jwks_uri")
+            self._install(request(self._http, "GET", self._jwks_uri, headers=self._validators()))
+        except FetchError as error:
+            self._failed(error)
+        finally:
+            self._gate.end()
+
+    async def _arefresh(self) -> None:
+        try:
+            if self._async_http is not None:
+                await self._afetch(self._async_http)
+            else:
+                async with httpx.AsyncClient(timeout=DEFAULT_TIMEOUT) as client:
+                    await self._afetch(client)
+        except FetchError as error:
+            self._failed(error)
+        finally:
+            self._gate.end()
+
+    async def _afetch(self, client: httpx.AsyncClient) -> None:
+        if self._jwks_uri is None:
+            discovered = await arequest(client, "GET", metadata_url(self.issuer))
+            self._jwks_uri = endpoint_from(discovered, self.issuer, "jwks_uri")
+        self._install(await arequest(client, "GET", self._jwks_uri, headers=self._validators()))
+
+    def _validators(self) -> dict[str, str]:
+        # RFC 9110 §13.1.2: revalidate the set we hold; a 304 keeps it.
+        key_set = self._key_set
+        return {"If-None-Match": key_set.etag} if key_set and key_set.etag else {}
+
+    def _install(self, document: Document) -> None:
+        lifetime = min(max_age(document.headers.get("cache-control")), self._max_cache)
+        fresh_until = self._clock() + lifetime
+        if document.status == 304 and self._key_set is not None:
+            self._key_set = replace(self._key_set, fresh_until=fresh_until)
+            return
+        keys = parse_jwks(document.json_object())
+        self._key_set = KeySet(keys, document.headers.get("etag"), fresh_until)
+
+    def _failed(self, error: FetchError) -> None:
+        held = len(self._key_set.keys) if self._key_set else 0
+        log.warning("fetching the issuer's JWKS failed, keeping %d keys: %s", held, error)
+        # Discover again next time, in case the issuer moved its JWKS.
+        self._jwks_uri = self._configured_jwks_uri
+
+
+def max_age(cache_control: str | None) -> float:
+    """RFC 9111 §5.2.2.1 `max-age` in seconds; 0 for `no-cache`/`no-store`; else the default."""
+    directives: dict[str, str] = {}
+    for part in (cache_control or "").split(","):
+        name, _, value = part.partition("=")
+        directives[name.strip().lower()] = value.strip().strip('"')
+    if "no-store" in directives or "no-cache" in directives:
+        return 0.0
+    value = directives.get("max-age", "")
+    return float(value) if value.isascii() and value.isdigit() else DEFAULT_MAX_AGE
+
+
+def parse_jwks(document: dict[str, Any]) -> dict[str, RSAKey]:
+    """The usable verification keys of a JWK Set by `kid`; a `kid` given twice is dropped."""
+    items = document.get("keys")
+    if not isinstance(items, list):
+        raise FetchError("the JWKS has no keys array")
+    keys: dict[str, RSAKey] = {}
+    seen: set[str] = set()
+    for item in items:
+        key = _verification_key(item)
+        if key is None or key.kid is None:
+            continue
+        if key.kid in seen:
+            keys.pop(key.kid, None)  # ambiguous: RFC 7517 §4.5 wants distinct kids
+            continue
+        seen.add(key.kid)
+        keys[key.kid] = key
+    return keys
+
+
+def _verification_key(item: object) -> RSAKey | None:
+    # RFC 7517 §4: an RSA key for signatures, named by `kid`; only public members are read.
+    if not isinstance(item, dict) or item.get("kty") != "RSA":
+        return None
+    kid, alg, n, e = (item.get(name) for name in ("kid", "alg", "n", "e"))
+    if not (isinstance(kid, str) and kid and isinstance(n, str) and isinstance(e, str)):
+        return None
+    if item.get("use", "sig") != "sig" or "verify" not in item.get("key_ops", ["verify"]):
+        return None
+    if (alg is not None and alg not in SUPPORTED_ALGORITHMS) or _bits(n) < MIN_RSA_BITS:
+        return None
+    members = {"kty": "RSA", "n": n, "e": e, "kid": kid, **({"alg": alg} if alg else {})}
+    try:
+        return RSAKey.import_key(members)
+    except (JoseError, ValueError, TypeError):
+        return None
+
+
+def _bits(n: str) -> int:
+    try:
+        raw = base64.urlsafe_b64decode(n + "=" * (-len(n) % 4))
+    except (binascii.Error, ValueError):
+        return 0
+    return int.from_bytes(raw, "big").bit_length()

@@ -1,0 +1,114 @@
+"""Verifying JWT access tokens in a resource service, offline (RFC 9068 §4, RFC 8725).
+
+    verifier = Verifier("https://auth.example.test", audience="https://orders.example.test")
+    claims = verifier.verify(token).require_scopes("orders:read")
+
+One `Verifier` per issuer and audience, shared by every thread (and event loop) of the
+service: it holds the issuer's keys (see `jwks.py` for caching and refetching).
+"""
+
+import time
+from datetime import timedelta
+from typing import Self
+
+import httpx
+from joserfc.jwk import RSAKey
+
+from authserver.resource.checks import (
+    SUPPORTED_ALGORITHMS,
+    CompactJws,
+    check_claims,
+    read_token,
+    verify_signature,
+)
+from authserver.resource.claims import Claims
+from authserver.resource.discovery import check_configured_endpoint, check_issuer
+from authserver.resource.jwks import KeyCache
+
+Duration = timedelta | float
+MAX_LEEWAY = timedelta(minutes=5)
+
+
+class Verifier:
+    """Checks a bearer token as RFC 9068 §4 says, with the issuer's published keys.
+
+    - `issuer`: compared exactly with `iss` and with the discovery document's `issuer`.
+    - `audience`: this service's resource indicator (RFC 8707); `aud` must contain it.
+    - `algorithms`: the allow-list (RFC 8725 §3.1), RSA signatures only.
+    - `leeway`: clock skew allowed on `exp`, `nbf` and `iat` (seconds or a timedelta).
+    - `max_cache`: the longest the JWKS is trusted without asking again, whatever its
+      `Cache-Control` says; `min_refetch_interval`: at most one JWKS request per interval.
+    - `jwks_uri`: skip discovery; `http` / `async_http`: clients to use (the caller closes
+      them), for proxies, custom CAs or tests.
+
+    `verify` raises `InvalidToken` for any token it does not accept, and `IssuerUnavailable`
+    only when it has never obtained the issuer's keys.
+    """
+
+    def __init__(
+        self,
+        issuer: str,
+        audience: str,
+        *,
+        algorithms: tuple[str, ...] = ("RS256",),
+        leeway: Duration = timedelta(seconds=60),
+        max_cache: Duration = timedelta(hours=1),
+        min_refetch_interval: Duration = timedelta(seconds=60),
+        jwks_uri: str | None = None,
+        http: httpx.Client | None = None,
+        async_http: httpx.AsyncClient | None = None,
+    ) -> None:
+        self.issuer = check_issuer(issuer)
+        if not isinstance(audience, str) or not audience:
+            raise ValueError("the audience must be a non-empty string")
+        self.audience = audience
+        self.algorithms = _allowed(algorithms)
+        self.leeway = int(_seconds(leeway, "leeway"))
+        if self.leeway > MAX_LEEWAY.total_seconds():
+            raise ValueError("the leeway must be at most 5 minutes")
+        self._keys = KeyCache(
+            self.issuer,
+            jwks_uri=check_configured_endpoint(jwks_uri, self.issuer, "jwks_uri"),
+            max_cache=_seconds(max_cache, "max_cache"),
+            min_refetch_interval=_seconds(min_refetch_interval, "min_refetch_interval"),
+            http=http,
+            async_http=async_http,
+        )
+
+    def verify(self, token: str) -> Claims:
+        """The claims of `token` once every RFC 9068 §4 check passes; else InvalidToken."""
+        parsed = read_token(token, self.algorithms)
+        return self._claims(parsed, self._keys.get(parsed.kid))
+
+    async def averify(self, token: str) -> Claims:
+        """As `verify`, fetching keys with httpx.AsyncClient; the RSA check (~20 µs) stays sync."""
+        parsed = read_token(token, self.algorithms)
+        return self._claims(parsed, await self._keys.aget(parsed.kid))
+
+    def close(self) -> None:
+        """Close the HTTP client this verifier made (not one it was given)."""
+        self._keys.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _claims(self, token: CompactJws, key: RSAKey) -> Claims:
+        payload = verify_signature(token, key)
+        return check_claims(payload, self.issuer, self.audience, int(time.time()), self.leeway)
+
+
+def _allowed(algorithms: tuple[str, ...]) -> frozenset[str]:
+    chosen = frozenset(algorithms)
+    if not chosen or not chosen <= SUPPORTED_ALGORITHMS:
+        raise ValueError(f"algorithms must be among {', '.join(sorted(SUPPORTED_ALGORITHMS))}")
+    return chosen
+
+
+def _seconds(value: Duration, name: str) -> float:
+    seconds = value.total_seconds() if isinstance(value, timedelta) else float(value)
+    if seconds < 0:
+        raise ValueError(f"{name} must not be negative")
+    return seconds
