@@ -13,6 +13,7 @@ import jwt
 import pytest
 
 from authserver.db import Database
+from authserver.resource import InvalidToken, Verifier
 from tests.e2e.processes import cli_environment, run_cli, running_server
 from tests.factories import SERVICE_AUDIENCE, make_client
 
@@ -52,24 +53,41 @@ def test_two_workers_rotate_on_schedule_once_per_interval_and_every_token_verifi
     )
     smallest_jwks, failures, verified = 99, 0, 0
     with running_server(environment, "--workers", "2") as base_url:
-        verifier = jwt.PyJWKClient(f"{base_url}/.well-known/jwks.json", lifespan=1)
+        # Two resource services, each with its own cache (authserver.resource), and a
+        # third with PyJWT's client: none may ever reject a valid token.
+        # Their refetch limit stays below the accelerated notice (1 s), as the defaults
+        # (60 s against 370 s) are in production.
+        services = [
+            Verifier(base_url, SERVICE_AUDIENCE, min_refetch_interval=0.5) for _ in range(2)
+        ]
+        pyjwt = jwt.PyJWKClient(f"{base_url}/.well-known/jwks.json", lifespan=1)
         deadline = time.monotonic() + 4 * INTERVAL_S + 2
         while time.monotonic() < deadline:
             smallest_jwks = min(smallest_jwks, len(jwks_kids(base_url)))
             fresh = token(base_url, service)
+            for verifier in services:
+                try:
+                    verifier.verify(fresh)
+                    verified += 1
+                except InvalidToken:
+                    failures += 1
             try:
-                key = verifier.get_signing_key_from_jwt(fresh)
+                key = pyjwt.get_signing_key_from_jwt(fresh)
                 jwt.decode(fresh, key, algorithms=["RS256"], audience=SERVICE_AUDIENCE)
                 verified += 1
             except jwt.PyJWTError:
                 failures += 1
             time.sleep(0.05)
+        for verifier in services:
+            verifier.close()
     keys = json.loads(run_cli(environment, "keys", "list", "--json").stdout)
     activations = sorted(
         datetime.fromisoformat(k["activated_at"]) for k in keys if k["activated_at"]
     )
     gaps = [(b - a).total_seconds() for a, b in pairwise(activations)]
-    print(f"{verified} fresh tokens verified across {len(gaps)} scheduled rotations")
+    print(
+        f"{verified} verifications of fresh tokens, {failures} failed, across {len(gaps)} rotations"
+    )
     assert len(gaps) >= 2, keys  # it did rotate by itself, several times
     # One rotation per interval, not one per worker: the database lease lets one through.
     assert min(gaps) >= INTERVAL_S - 0.1, gaps
@@ -80,9 +98,13 @@ def test_two_workers_rotate_on_schedule_once_per_interval_and_every_token_verifi
 def test_an_emergency_revoke_takes_the_key_out_of_the_jwks_and_kills_its_tokens(
     database: Database, keys_dir: Path, service: tuple[str, str]
 ) -> None:
-    environment = cli_environment(database.url, keys_dir, AUTHSERVER_KEYS_RELOAD_INTERVAL="0")
+    environment = cli_environment(
+        database.url, keys_dir, AUTHSERVER_KEYS_RELOAD_INTERVAL="0", AUTHSERVER_JWKS_MAX_AGE="1"
+    )
     with running_server(environment) as base_url:
         doomed = token(base_url, service)
+        verifier = Verifier(base_url, SERVICE_AUDIENCE, min_refetch_interval=0.5)
+        assert verifier.verify(doomed)["jti"]
         kid = jwt.get_unverified_header(doomed)["kid"]
         introspect = {"token": doomed}
         assert httpx.post(f"{base_url}/introspect", data=introspect, auth=service).json()["active"]
@@ -105,7 +127,13 @@ def test_an_emergency_revoke_takes_the_key_out_of_the_jwks_and_kills_its_tokens(
         assert all(len(kids) >= 2 for kids in watched)  # never empty, not even for a moment
         after = httpx.post(f"{base_url}/introspect", data=introspect, auth=service).json()
         assert after == {"active": False}
+        # The verifier drops the key at its next refetch (its JWKS cache expired by now).
+        time.sleep(1.1)
+        with pytest.raises(InvalidToken):
+            verifier.verify(doomed)
         replacement = token(base_url, service)
+        assert verifier.verify(replacement)["jti"]
+        verifier.close()
         assert jwt.get_unverified_header(replacement)["kid"] == json.loads(result.stdout)["current"]
     unknown = run_cli(environment, "keys", "revoke", "no-such-kid-0123456789")
     assert unknown.returncode == 1
