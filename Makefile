@@ -37,4 +37,4 @@ bench: $(VENV)/.installed-dev
 	bash bench/run.sh
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .ruff_cache
+	rm -rf $(VENV) var .pytest_cache .ruff_cache examples/express/node_modules

@@ -79,7 +79,20 @@ def create_app(settings: Settings) -> FastAPI:
 
 def create_app_from_environment() -> FastAPI:
     """For `uvicorn --factory` and `authserver serve --workers N`."""
+    configure_logging()
     return create_app(load_settings())
+
+
+def configure_logging() -> None:
+    """Our own log lines (key rotation, failures) on stderr beside uvicorn's; nothing is
+    added if the host application configured logging already."""
+    ours = logging.getLogger("authserver")
+    if logging.getLogger().handlers or ours.handlers:
+        return
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(levelname)s:     %(name)s: %(message)s"))
+    ours.addHandler(handler)
+    ours.setLevel(logging.INFO)
 
 
 def _install_error_handlers(app: FastAPI) -> None:

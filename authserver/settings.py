@@ -161,7 +161,8 @@ class Settings(BaseSettings):
     def next_key_notice(self) -> timedelta:
         """How long a next key is published before it signs (see docs/keys.md)."""
         default = self.jwks_max_age + self.keys_reload_interval + timedelta(seconds=60)
-        return self.keys_publish_before_use or default
+        chosen = self.keys_publish_before_use
+        return default if chosen is None else chosen
 
     @model_validator(mode="after")
     def _passphrase_is_not_blank(self) -> "Settings":

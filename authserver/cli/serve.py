@@ -5,7 +5,7 @@ from typing import Annotated
 import typer
 import uvicorn
 
-from authserver.app import create_app
+from authserver.app import configure_logging, create_app
 from authserver.settings import load_settings
 
 
@@ -23,6 +23,7 @@ def serve(
     ] = None,
 ) -> None:
     """Serve the API. Checks settings, schema and keys first (creating keys once if none)."""
+    configure_logging()
     app = create_app(load_settings())
     proxy = {
         "proxy_headers": forwarded_allow_ips is not None,
