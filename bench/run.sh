@@ -1,16 +1,20 @@
 #!/usr/bin/env bash
 # Throughput of `authserver serve --workers 2` next to what `openssl speed` says this
-# machine's RSA-2048 can do at all (bench/README.md). Two parts:
+# machine's RSA-2048 can do at all (bench/README.md). Three parts:
 #
 #   sqlite      client_credentials tokens/s and JWKS requests/s (SQLite database)
 #   postgresql  refresh token rotations/s and introspections/s (a PostgreSQL database
 #               created for the run, seeded by bench/seed_families.py, dropped at exit)
+#   verifier    Verifier.verify (authserver.resource) per core on a warm cache, tokens
+#               and JWKS from the server on SQLite, beside `openssl speed rsa2048` in
+#               one process (bench/verifier.py)
 #
 # Everything else lives in a temporary directory removed at exit.
 #
 #   BENCH_SECONDS          wrk duration of each measurement (default 10)
 #   BENCH_OPENSSL_SECONDS  openssl speed -seconds (default 5; sign then verify, so twice that)
-#   BENCH_PARTS            which parts to run (default "sqlite postgresql")
+#   BENCH_PARTS            which parts to run (default "sqlite postgresql verifier")
+#   BENCH_VERIFIER_SECONDS the verifier's measured loop in seconds (default 8)
 #   BENCH_POSTGRES_URL     a PostgreSQL URL to create and drop the run's database through
 #                          (default postgresql+psycopg://postgres@127.0.0.1:5432/postgres)
 #   VENV                   the virtualenv, relative to the repository root (default .venv)
@@ -26,7 +30,8 @@ SEED=$ROOT/bench/seed_families.py
 
 SECONDS_PER_RUN=${BENCH_SECONDS:-10}
 OPENSSL_SECONDS=${BENCH_OPENSSL_SECONDS:-5}
-PARTS=${BENCH_PARTS:-sqlite postgresql}
+PARTS=${BENCH_PARTS:-sqlite postgresql verifier}
+VERIFIER_SECONDS=${BENCH_VERIFIER_SECONDS:-8}
 POSTGRES_ADMIN_URL=${BENCH_POSTGRES_URL:-postgresql+psycopg://postgres@127.0.0.1:5432/postgres}
 WORKERS=2
 THREADS=2
@@ -39,17 +44,22 @@ die() {
 }
 part_selected() { [[ " $PARTS " == *" $1 "* ]]; }
 
-command -v wrk >/dev/null 2>&1 || die "wrk is missing: apt-get install -y wrk"
+for part in $PARTS; do
+  [[ $part == sqlite || $part == postgresql || $part == verifier ]] ||
+    die "BENCH_PARTS: unknown part '$part' (sqlite, postgresql, verifier)"
+done
+part_selected sqlite || part_selected postgresql || part_selected verifier || die "BENCH_PARTS names no part"
+# The parts that load the server with wrk (the verifier part does not).
+SERVER_PARTS=""
+if part_selected sqlite || part_selected postgresql; then SERVER_PARTS=yes; fi
+[[ -z $SERVER_PARTS ]] || command -v wrk >/dev/null 2>&1 || die "wrk is missing: apt-get install -y wrk"
 command -v openssl >/dev/null 2>&1 || die "openssl is missing: apt-get install -y openssl"
 command -v curl >/dev/null 2>&1 || die "curl is missing: apt-get install -y curl"
 command -v setsid >/dev/null 2>&1 || die "setsid is missing: apt-get install -y util-linux"
 [[ -x $AUTHSERVER && -x $PYTHON ]] || die "no authserver in $VENV_DIR: run 'make bench' (it installs the venv)"
 [[ $SECONDS_PER_RUN =~ ^[1-9][0-9]*$ ]] || die "BENCH_SECONDS must be a positive integer, not '$SECONDS_PER_RUN'"
 [[ $OPENSSL_SECONDS =~ ^[1-9][0-9]*$ ]] || die "BENCH_OPENSSL_SECONDS must be a positive integer, not '$OPENSSL_SECONDS'"
-for part in $PARTS; do
-  [[ $part == sqlite || $part == postgresql ]] || die "BENCH_PARTS: unknown part '$part' (sqlite, postgresql)"
-done
-part_selected sqlite || part_selected postgresql || die "BENCH_PARTS names no part"
+[[ $VERIFIER_SECONDS =~ ^[1-9][0-9]*$ ]] || die "BENCH_VERIFIER_SECONDS must be a positive integer, not '$VERIFIER_SECONDS'"
 # refresh.lua hands thread i the tokens i, i+THREADS, ...: one more than wrk gives it connections.
 ((CONNECTIONS % THREADS == 0)) || die "CONNECTIONS must be a multiple of THREADS"
 
@@ -255,9 +265,12 @@ check_chains() {
 
 # ---------------------------------------------------------------- sqlite part
 
-TOKENS="" JWKS="" TOKENS_P50="" TOKENS_P99="" JWKS_P50="" JWKS_P99=""
-if part_selected sqlite; then
+# sqlite_database: the SQLite database and the `bench` client (BENCH_AUTHORIZATION), once;
+# the sqlite and verifier parts both use them.
+SQLITE_READY=""
+sqlite_database() {
   export AUTHSERVER_DATABASE_URL=sqlite:///$TMP/bench.db
+  [[ -z $SQLITE_READY ]] || return 0
   say "SQLite database and client in $TMP"
   "$AUTHSERVER" db upgrade >/dev/null
   "$AUTHSERVER" clients create --name bench --grant-type client_credentials \
@@ -270,7 +283,12 @@ client = json.load(open(sys.argv[1]))
 pair = quote_plus(client["client_id"], safe="") + ":" + quote_plus(client["client_secret"], safe="")
 print("Basic " + base64.b64encode(pair.encode()).decode())' "$TMP/client.json")
   export BENCH_AUTHORIZATION
+  SQLITE_READY=yes
+}
 
+TOKENS="" JWKS="" TOKENS_P50="" TOKENS_P99="" JWKS_P50="" JWKS_P99=""
+if part_selected sqlite; then
+  sqlite_database
   start_server sqlite
 
   say "checking one token request"
@@ -401,27 +419,25 @@ print(json.load(open(sys.argv[1]))["introspect_authorization"])' "$TMP/pg/client
   stop_server
 fi
 
-# ---------------------------------------------------------------- RSA ceiling
+# --------------------------------------------------------------- verifier part
 
-# Not concurrently with wrk: the server is stopped now, openssl gets the cores to itself.
-say "openssl speed -seconds $OPENSSL_SECONDS -multi $CORES rsa2048 (sign, then verify)"
-openssl speed -seconds "$OPENSSL_SECONDS" -multi "$CORES" rsa2048 >"$TMP/openssl.txt" 2>&1 ||
-  die "openssl speed failed: $(tail -n 5 "$TMP/openssl.txt")"
-# The sign/s and verify/s columns, found by their headers (OpenSSL 3.4+ adds
-# encrypt/decrypt columns).
-openssl_rate() {
-  awk -v name="$1" '
-    /sign\/s/ && !/^rsa/ { for (i = 1; i <= NF; i++) if ($i == name) column = i }
-    /^rsa +2048 +bits/ && column { value = $(column + 3) }
-    END { if (value != "") print value }' "$TMP/openssl.txt"
-}
-SIGNS=$(openssl_rate sign/s)
-VERIFIES=$(openssl_rate verify/s)
-[[ -n $SIGNS && -n $VERIFIES ]] ||
-  die "no 'rsa 2048 bits' sign/s and verify/s figures in the openssl speed output: $(tail -n 5 "$TMP/openssl.txt")"
-# CPU time, unlike openssl's rates, hardly depends on what else runs on the machine.
-read -r SIGN_MS VERIFY_MS RSA_LIBRARY < <("$PYTHON" "$ROOT/bench/cputime.py" rsa) ||
-  die "bench/cputime.py rsa failed"
+if part_selected verifier; then
+  # The server only issues the tokens and answers discovery and the JWKS once; it idles
+  # while bench/verifier.py measures, and then runs openssl speed in one process.
+  sqlite_database
+  start_server verifier
+  say "measuring Verifier.verify: one thread, warm cache, ${VERIFIER_SECONDS} s; then openssl speed -seconds $OPENSSL_SECONDS rsa2048 (1 process)"
+  "$PYTHON" "$ROOT/bench/verifier.py" --issuer "$BASE" --authorization "$BENCH_AUTHORIZATION" \
+    --scope bench:read --seconds "$VERIFIER_SECONDS" --openssl-seconds "$OPENSSL_SECONDS" |
+    tee "$TMP/verifier.txt" || {
+    server_log_tail
+    die "bench/verifier.py failed"
+  }
+  VERIFIER_LOG_PROBLEMS=$(server_log_problems)
+  stop_server
+fi
+
+# ---------------------------------------------------------------- RSA ceiling
 
 percent() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", (b > 0) ? 100 * a / b : 0 }'; }
 # row NAME DATABASE RATE P50 P99 "SERVER_MS PG_MS OTHERS_PERCENT" SHARE
@@ -430,31 +446,66 @@ row() {
   printf '%-32s %-10s %6.0f %7s %7s %7s %7s %6s   %s\n' "$1" "$2" "$3" "$4" "$5" \
     "${cpu[0]}" "${cpu[1]}" "${cpu[2]}%" "$7"
 }
+# The sign/s and verify/s columns, found by their headers (OpenSSL 3.4+ adds
+# encrypt/decrypt columns).
+openssl_rate() {
+  awk -v name="$1" '
+    /sign\/s/ && !/^rsa/ { for (i = 1; i <= NF; i++) if ($i == name) column = i }
+    /^rsa +2048 +bits/ && column { value = $(column + 3) }
+    END { if (value != "") print value }' "$TMP/openssl.txt"
+}
+# verifier_figure LABEL: the value of a "LABEL: value" line of bench/verifier.py's summary.
+verifier_figure() {
+  awk -v label="$1:" 'index($0, label) == 1 { sub(/^[^:]*: */, ""); print }' "$TMP/verifier.txt"
+}
+
+# The verifier part measured its own ceiling, per core; the server parts need all cores'.
+if [[ -n $SERVER_PARTS ]]; then
+  # Not concurrently with wrk: the server is stopped now, openssl gets the cores to itself.
+  say "openssl speed -seconds $OPENSSL_SECONDS -multi $CORES rsa2048 (sign, then verify)"
+  openssl speed -seconds "$OPENSSL_SECONDS" -multi "$CORES" rsa2048 >"$TMP/openssl.txt" 2>&1 ||
+    die "openssl speed failed: $(tail -n 5 "$TMP/openssl.txt")"
+  SIGNS=$(openssl_rate sign/s)
+  VERIFIES=$(openssl_rate verify/s)
+  [[ -n $SIGNS && -n $VERIFIES ]] ||
+    die "no 'rsa 2048 bits' sign/s and verify/s figures in the openssl speed output: $(tail -n 5 "$TMP/openssl.txt")"
+  # CPU time, unlike openssl's rates, hardly depends on what else runs on the machine.
+  read -r SIGN_MS VERIFY_MS RSA_LIBRARY < <("$PYTHON" "$ROOT/bench/cputime.py" rsa) ||
+    die "bench/cputime.py rsa failed"
+fi
 
 printf '\n'
 printf 'date: %s   nproc: %s   load before: %s   openssl %s   signing key: %s bits\n' \
   "$(date -u '+%Y-%m-%dT%H:%M:%SZ')" "$CORES" "$LOAD" "$(openssl version | awk '{ print $2 }')" "$KEY"
-printf 'server: authserver serve --workers %s; load: wrk -t%s -c%s, %s s per measurement\n' \
-  "$WORKERS" "$THREADS" "$CONNECTIONS" "$SECONDS_PER_RUN"
-printf 'RSA-2048 (openssl speed, %s processes): %.0f sign/s, %.0f verify/s\n\n' "$CORES" "$SIGNS" "$VERIFIES"
-printf '%-32s %-10s %6s %7s %7s %7s %7s %6s   %s\n' "" "" "" "" "" "server" "PG" "others" ""
-printf '%-32s %-10s %6s %7s %7s %7s %7s %6s   %s\n' measurement database "req/s" "p50 ms" "p99 ms" \
-  "CPU ms" "CPU ms" "CPU" "req/s as a share of the RSA ceiling"
-if part_selected sqlite; then
-  row "client_credentials POST /token" SQLite "$TOKENS" "$TOKENS_P50" "$TOKENS_P99" "$TOKENS_CPU" \
-    "$(percent "$TOKENS" "$SIGNS") % of sign/s (1 signature each)"
-  row "JWKS GET /.well-known/jwks.json" - "$JWKS" "$JWKS_P50" "$JWKS_P99" "$JWKS_CPU" "(no RSA)"
+if [[ -n $SERVER_PARTS ]]; then
+  printf 'server: authserver serve --workers %s; load: wrk -t%s -c%s, %s s per measurement\n' \
+    "$WORKERS" "$THREADS" "$CONNECTIONS" "$SECONDS_PER_RUN"
+  printf 'RSA-2048 (openssl speed, %s processes): %.0f sign/s, %.0f verify/s\n\n' "$CORES" "$SIGNS" "$VERIFIES"
+  printf '%-32s %-10s %6s %7s %7s %7s %7s %6s   %s\n' "" "" "" "" "" "server" "PG" "others" ""
+  printf '%-32s %-10s %6s %7s %7s %7s %7s %6s   %s\n' measurement database "req/s" "p50 ms" "p99 ms" \
+    "CPU ms" "CPU ms" "CPU" "req/s as a share of the RSA ceiling"
+  if part_selected sqlite; then
+    row "client_credentials POST /token" SQLite "$TOKENS" "$TOKENS_P50" "$TOKENS_P99" "$TOKENS_CPU" \
+      "$(percent "$TOKENS" "$SIGNS") % of sign/s (1 signature each)"
+    row "JWKS GET /.well-known/jwks.json" - "$JWKS" "$JWKS_P50" "$JWKS_P99" "$JWKS_CPU" "(no RSA)"
+  fi
+  if part_selected postgresql; then
+    row "refresh rotation POST /token" PostgreSQL "$REFRESH" "$REFRESH_P50" "$REFRESH_P99" "$REFRESH_CPU" \
+      "$(percent "$REFRESH" "$SIGNS") % of sign/s (1 signature each)"
+    row "introspection POST /introspect" PostgreSQL "$INTROSPECT" "$INTROSPECT_P50" "$INTROSPECT_P99" \
+      "$INTROSPECT_CPU" "$(percent "$INTROSPECT" "$VERIFIES") % of verify/s (1 verification each)"
+  fi
+  printf 'CPU ms: per request, of the server processes and of the run'"'"'s PostgreSQL backends.\n'
+  printf 'others CPU: the share of all %s cores used meanwhile by everything else, wrk included.\n' "$CORES"
+  printf 'For scale, in-process (%s): one RSA-2048 signature %s ms CPU, one verification %s ms.\n' \
+    "$RSA_LIBRARY" "$SIGN_MS" "$VERIFY_MS"
 fi
-if part_selected postgresql; then
-  row "refresh rotation POST /token" PostgreSQL "$REFRESH" "$REFRESH_P50" "$REFRESH_P99" "$REFRESH_CPU" \
-    "$(percent "$REFRESH" "$SIGNS") % of sign/s (1 signature each)"
-  row "introspection POST /introspect" PostgreSQL "$INTROSPECT" "$INTROSPECT_P50" "$INTROSPECT_P99" \
-    "$INTROSPECT_CPU" "$(percent "$INTROSPECT" "$VERIFIES") % of verify/s (1 verification each)"
+if part_selected verifier; then
+  printf 'verifier: Verifier.verify, 1 thread, warm cache, %s s: %s/s wall; bare cryptography verify: %s/s per core (the verifier reaches %s of it)\n' \
+    "$VERIFIER_SECONDS" "$(verifier_figure "verifier verifications/s wall")" \
+    "$(verifier_figure "bare cryptography verify/s per core")" \
+    "$(verifier_figure "verifier share of bare cryptography")"
 fi
-printf 'CPU ms: per request, of the server processes and of the run'"'"'s PostgreSQL backends.\n'
-printf 'others CPU: the share of all %s cores used meanwhile by everything else, wrk included.\n' "$CORES"
-printf 'For scale, in-process (%s): one RSA-2048 signature %s ms CPU, one verification %s ms.\n' \
-  "$RSA_LIBRARY" "$SIGN_MS" "$VERIFY_MS"
 printf 'load average after: %s\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
 printf '\n'
 if part_selected sqlite; then
@@ -474,4 +525,13 @@ if part_selected postgresql; then
   [[ -z $INTROSPECT_SOCKET ]] || printf 'note: introspection run: %s\n' "$INTROSPECT_SOCKET"
   [[ ${PG_LOG_PROBLEMS:-0} == 0 ]] ||
     printf 'note: the PostgreSQL server logged %s error lines\n' "$PG_LOG_PROBLEMS"
+fi
+if part_selected verifier; then
+  printf 'Verifier.verify/s per core (1 thread, warm cache): %s\n' \
+    "$(verifier_figure "verifier verifications/s per core")"
+  printf 'RSA-2048 verify/s per core (openssl speed, 1 process): %s\n' \
+    "$(verifier_figure "openssl RSA-2048 verify/s per core")"
+  printf 'verifier ratio: %s\n' "$(verifier_figure "verifier ratio")"
+  [[ ${VERIFIER_LOG_PROBLEMS:-0} == 0 ]] ||
+    printf 'note: the server of the verifier part logged %s error lines\n' "$VERIFIER_LOG_PROBLEMS"
 fi

@@ -24,7 +24,7 @@ import httpx
 from joserfc.errors import JoseError
 from joserfc.jwk import RSAKey
 
-from authserver.resource.checks import SUPPORTED_ALGORITHMS
+from authserver.resource.checks import SUPPORTED_ALGORITHMS, VerificationKey
 from authserver.resource.discovery import endpoint_from, metadata_url
 from authserver.resource.documents import DEFAULT_TIMEOUT, Document, FetchError, arequest, request
 from authserver.resource.errors import InvalidToken, IssuerUnavailable
@@ -39,7 +39,7 @@ _WAIT_FOR_FETCH = 30.0
 
 @dataclass(frozen=True)
 class KeySet:
-    keys: Mapping[str, RSAKey]
+    keys: Mapping[str, VerificationKey]  # each imported once, when the set was fetched
     etag: str | None
     fresh_until: float
 
@@ -67,12 +67,20 @@ class KeyCache:
         self._key_set: KeySet | None = None
 
     def get(self, kid: str) -> RSAKey:
+        return self.verification_key(kid).jwk
+
+    async def aget(self, kid: str) -> RSAKey:
+        return (await self.averification_key(kid)).jwk
+
+    def verification_key(self, kid: str) -> VerificationKey:
         key_set = self._key_set
-        if key_set is not None and kid in key_set.keys:
-            if self._clock() < key_set.fresh_until or not self._gate.begin_owned():
-                return key_set.keys[kid]
-            self._refresh()
-            return self._key(kid)
+        if key_set is not None:
+            key = key_set.keys.get(kid)
+            if key is not None:
+                if self._clock() < key_set.fresh_until or not self._gate.begin_owned():
+                    return key
+                self._refresh()
+                return self._key(kid)
         ticket = self._gate.begin()
         if ticket.owner:
             self._refresh()
@@ -80,13 +88,15 @@ class KeyCache:
             ticket.in_flight.wait(_WAIT_FOR_FETCH)
         return self._key(kid)
 
-    async def aget(self, kid: str) -> RSAKey:
+    async def averification_key(self, kid: str) -> VerificationKey:
         key_set = self._key_set
-        if key_set is not None and kid in key_set.keys:
-            if self._clock() < key_set.fresh_until or not self._gate.begin_owned():
-                return key_set.keys[kid]
-            await self._arefresh()
-            return self._key(kid)
+        if key_set is not None:
+            key = key_set.keys.get(kid)
+            if key is not None:
+                if self._clock() < key_set.fresh_until or not self._gate.begin_owned():
+                    return key
+                await self._arefresh()
+                return self._key(kid)
         ticket = self._gate.begin()
         if ticket.owner:
             await self._arefresh()
@@ -98,7 +108,7 @@ class KeyCache:
         if self._owns_http:
             self._http.close()
 
-    def _key(self, kid: str) -> RSAKey:
+    def _key(self, kid: str) -> VerificationKey:
         key_set = self._key_set
         if key_set is None:
             raise IssuerUnavailable("the issuer's keys could not be fetched")
@@ -148,7 +158,9 @@ class KeyCache:
         if document.status == 304 and self._key_set is not None:
             self._key_set = replace(self._key_set, fresh_until=fresh_until)
             return
-        keys = parse_jwks(document.json_object())
+        keys = {
+            kid: VerificationKey.of(key) for kid, key in parse_jwks(document.json_object()).items()
+        }
         self._key_set = KeySet(keys, document.headers.get("etag"), fresh_until)
 
     def _failed(self, error: FetchError) -> None:

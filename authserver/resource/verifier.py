@@ -12,11 +12,11 @@ from datetime import timedelta
 from typing import Self
 
 import httpx
-from joserfc.jwk import RSAKey
 
 from authserver.resource.checks import (
     SUPPORTED_ALGORITHMS,
     CompactJws,
+    VerificationKey,
     check_claims,
     read_token,
     verify_signature,
@@ -78,12 +78,12 @@ class Verifier:
     def verify(self, token: str) -> Claims:
         """The claims of `token` once every RFC 9068 §4 check passes; else InvalidToken."""
         parsed = read_token(token, self.algorithms)
-        return self._claims(parsed, self._keys.get(parsed.kid))
+        return self._claims(parsed, self._keys.verification_key(parsed.kid))
 
     async def averify(self, token: str) -> Claims:
         """As `verify`, fetching keys with httpx.AsyncClient; the RSA check (~20 µs) stays sync."""
         parsed = read_token(token, self.algorithms)
-        return self._claims(parsed, await self._keys.aget(parsed.kid))
+        return self._claims(parsed, await self._keys.averification_key(parsed.kid))
 
     def close(self) -> None:
         """Close the HTTP client this verifier made (not one it was given)."""
@@ -95,7 +95,7 @@ class Verifier:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def _claims(self, token: CompactJws, key: RSAKey) -> Claims:
+    def _claims(self, token: CompactJws, key: VerificationKey) -> Claims:
         payload = verify_signature(token, key)
         return check_claims(payload, self.issuer, self.audience, int(time.time()), self.leeway)
 
