@@ -18,7 +18,12 @@ class FetchError(Exception):
     """A document could not be fetched, or was not what the issuer should have sent.
 
     The message is for logs: it names the URL and what went wrong, never a token.
+    `status` is the HTTP status when the issuer answered at all.
     """
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 @dataclass(frozen=True)
@@ -30,7 +35,7 @@ class Document:
 
     def json_object(self) -> dict[str, Any]:
         if self.status != 200:
-            raise FetchError(f"{self.url} answered {self.status}")
+            raise FetchError(f"{self.url} answered {self.status}", status=self.status)
         try:
             value = json.loads(self.body)
         except (UnicodeDecodeError, ValueError, RecursionError):

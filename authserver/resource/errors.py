@@ -62,7 +62,7 @@ class InsufficientScope(BearerTokenError):
 
     def __init__(self, required: Iterable[str]) -> None:
         self.required = tuple(dict.fromkeys(required))
-        super().__init__(f"the token lacks the scope {' '.join(self.required)}")
+        super().__init__(f"the request needs the scope {' '.join(self.required)}")
 
     def challenge_parameters(self) -> list[tuple[str, str]]:
         # RFC 6750 §3: `scope` names the scope needed to access the resource.

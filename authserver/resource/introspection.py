@@ -211,5 +211,9 @@ def _basic(client_id: str, client_secret: str) -> str:
 
 
 def _unavailable(error: FetchError) -> IssuerUnavailable:
+    if error.status == 401:
+        # RFC 7662 §2.1: the caller authenticates; a refusal is a configuration mistake.
+        log.error("token introspection: the issuer refused this service's client credentials")
+        return IssuerUnavailable("the issuer refused this service's client credentials")
     log.warning("token introspection failed: %s", error)
     return IssuerUnavailable("the issuer's introspection endpoint could not be reached")

@@ -5,9 +5,12 @@
 - A stale set is refreshed by the one caller that gets to start the fetch; the others keep
   using it meanwhile. An unknown `kid` starts a fetch at once and waits for it; callers
   arriving during a fetch wait for that one instead of starting another.
-- Fetches start at most once per `min_refetch_interval` (see `refetch.py`), whatever the
-  cause, so a flood of made-up `kid`s costs the issuer one request per interval (and a
-  set is in effect kept at least that long, whatever its `max-age`).
+- While the set is fresh, fetches start at most once per `min_refetch_interval` (see
+  `refetch.py`), so a flood of made-up `kid`s costs the issuer one request per interval.
+  Once the set has expired, an unknown `kid` may start a fetch a second after the last:
+  the issuer's `max-age` sets the pace, so a key it published one max-age before it signs
+  is always known in time, whatever `min_refetch_interval` says. (A stale set whose keys
+  still match is refreshed at the `min_refetch_interval` pace.)
 - A failed fetch keeps the keys already held (stale-if-error, RFC 5861 §4) and is tried
   again after `min_refetch_interval`. Only with no keys at all is the issuer unavailable.
 """
@@ -74,14 +77,15 @@ class KeyCache:
 
     def verification_key(self, kid: str) -> VerificationKey:
         key_set = self._key_set
+        expired = key_set is not None and self._clock() >= key_set.fresh_until
         if key_set is not None:
             key = key_set.keys.get(kid)
             if key is not None:
-                if self._clock() < key_set.fresh_until or not self._gate.begin_owned():
+                if not expired or not self._gate.begin_owned():
                     return key
                 self._refresh()
                 return self._key(kid)
-        ticket = self._gate.begin()
+        ticket = self._gate.begin(expired=expired)
         if ticket.owner:
             self._refresh()
         elif ticket.in_flight is not None:
@@ -90,14 +94,15 @@ class KeyCache:
 
     async def averification_key(self, kid: str) -> VerificationKey:
         key_set = self._key_set
+        expired = key_set is not None and self._clock() >= key_set.fresh_until
         if key_set is not None:
             key = key_set.keys.get(kid)
             if key is not None:
-                if self._clock() < key_set.fresh_until or not self._gate.begin_owned():
+                if not expired or not self._gate.begin_owned():
                     return key
                 await self._arefresh()
                 return self._key(kid)
-        ticket = self._gate.begin()
+        ticket = self._gate.begin(expired=expired)
         if ticket.owner:
             await self._arefresh()
         elif ticket.in_flight is not None:
@@ -166,6 +171,10 @@ class KeyCache:
     def _failed(self, error: FetchError) -> None:
         held = len(self._key_set.keys) if self._key_set else 0
         log.warning("fetching the issuer's JWKS failed, keeping %d keys: %s", held, error)
+        if self._key_set is not None:
+            # Keep using the held keys, and ask again only after the full interval.
+            retry_at = self._clock() + self._gate.min_interval
+            self._key_set = replace(self._key_set, fresh_until=retry_at)
         # Discover again next time, in case the issuer moved its JWKS.
         self._jwks_uri = self._configured_jwks_uri
 

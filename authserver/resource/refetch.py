@@ -56,28 +56,36 @@ class Ticket:
     in_flight: InFlight | None
 
 
+# Once the held key set has expired (its max-age has passed), a fetch may start this soon
+# after the last: the issuer's max-age, not our interval, then sets the pace, so a verifier
+# never misses a key published one max-age before it signs (docs/keys.md).
+EXPIRED_SET_INTERVAL = 1.0
+
+
 class RefetchGate:
     def __init__(self, min_interval: float, clock: Callable[[], float] = time.monotonic) -> None:
-        self._min_interval = min_interval
+        self.min_interval = min_interval
         self._clock = clock
         self._lock = threading.Lock()
         self._started_at: float | None = None
         self._in_flight: InFlight | None = None
 
-    def begin(self) -> Ticket:
+    def begin(self, *, expired: bool = False) -> Ticket:
+        """`expired`: the held set is past its max-age, so the shorter interval applies."""
+        interval = min(self.min_interval, EXPIRED_SET_INTERVAL) if expired else self.min_interval
         with self._lock:
             if self._in_flight is not None:
                 return Ticket(owner=False, in_flight=self._in_flight)
             now = self._clock()
-            if self._started_at is not None and now - self._started_at < self._min_interval:
+            if self._started_at is not None and now - self._started_at < interval:
                 return Ticket(owner=False, in_flight=None)
             self._started_at = now
             self._in_flight = InFlight()
             return Ticket(owner=True, in_flight=self._in_flight)
 
-    def begin_owned(self) -> bool:
+    def begin_owned(self, *, expired: bool = False) -> bool:
         """Start a fetch if one may start now; never wait for another (a stale set will do)."""
-        return self.begin().owner
+        return self.begin(expired=expired).owner
 
     def end(self) -> None:
         with self._lock:

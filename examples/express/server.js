@@ -92,7 +92,7 @@ function requireScopes(...scopes) {
     const granted = new Set(typeof claims.scope === 'string' ? claims.scope.split(' ') : [])
     if (!scopes.every((scope) => granted.has(scope))) {
       const needed = scopes.join(' ')
-      const description = `the token lacks the scope ${needed}`
+      const description = `the request needs the scope ${needed}`
       return refuse(res, 403, 'insufficient_scope', description, { scope: needed })
     }
     req.claims = claims

@@ -30,7 +30,7 @@ def test_insufficient_scope_is_a_403_naming_the_scope_needed() -> None:
     assert error.required == ("orders:write", "orders:read")
     assert error.www_authenticate == (
         'Bearer error="insufficient_scope", '
-        'error_description="the token lacks the scope orders:write orders:read", '
+        'error_description="the request needs the scope orders:write orders:read", '
         'scope="orders:write orders:read"'
     )
 

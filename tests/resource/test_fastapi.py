@@ -104,11 +104,11 @@ def test_a_token_without_the_scope_is_403_insufficient_scope(
     assert response.status_code == 403
     assert response.headers["www-authenticate"] == (
         'Bearer error="insufficient_scope", '
-        'error_description="the token lacks the scope orders:write", scope="orders:write"'
+        'error_description="the request needs the scope orders:write", scope="orders:write"'
     )
     assert response.json() == {
         "error": "insufficient_scope",
-        "error_description": "the token lacks the scope orders:write",
+        "error_description": "the request needs the scope orders:write",
     }
 
 
@@ -135,7 +135,7 @@ def test_without_the_error_handler_fastapi_answers_detail_with_the_same_status_a
     assert (missing.status_code, missing.headers["www-authenticate"]) == (401, "Bearer")
     assert weak.status_code == 403
     assert weak.headers["www-authenticate"].startswith('Bearer error="insufficient_scope"')
-    assert weak.json() == {"detail": "the token lacks the scope orders:write"}
+    assert weak.json() == {"detail": "the request needs the scope orders:write"}
 
 
 def test_when_the_issuer_cannot_be_reached_the_answer_is_503_not_401(

@@ -139,6 +139,24 @@ def test_a_flood_of_unknown_kids_fetches_once_per_interval(
     assert mock_issuer.jwks_fetches == 2
 
 
+def test_once_the_set_expired_a_new_kid_is_fetched_at_the_issuers_pace(
+    mock_issuer: MockIssuer, clock: Clock, second_key: RSAKey
+) -> None:
+    """A key published one max-age before it signs (docs/keys.md) is known in time, even
+    when that max-age is shorter than the verifier's refetch interval."""
+    mock_issuer.cache_control = "max-age=5"
+    with mock_issuer.client() as http:
+        cache = make_cache(mock_issuer, clock, http)
+        cache.get("issuer-key-1")
+        mock_issuer.keys.append(second_key)
+        clock.advance(2)  # still fresh: the refetch interval (60 s) holds
+        with pytest.raises(InvalidToken):
+            cache.get("issuer-key-2")
+        clock.advance(4)  # past max-age: the issuer's pace applies
+        assert cache.get("issuer-key-2").kid == "issuer-key-2"
+    assert mock_issuer.jwks_fetches == 2
+
+
 def test_threads_asking_at_once_for_the_same_new_kid_cause_one_fetch(
     cache: KeyCache, mock_issuer: MockIssuer, clock: Clock, second_key: RSAKey
 ) -> None:

@@ -99,7 +99,7 @@ def test_wrong_service_credentials_make_the_issuer_unavailable_not_the_token_inv
     live_issuer: LiveIssuer, service_credentials: tuple[str, str], transport: CountingTransport
 ) -> None:
     checker = introspector(live_issuer, (service_credentials[0], "wrong"), transport)
-    with pytest.raises(IssuerUnavailable):
+    with pytest.raises(IssuerUnavailable, match="refused this service"):
         checker.verify(live_issuer.access_token())
 
 
