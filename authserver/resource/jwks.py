@@ -31,7 +31,7 @@ from authserver.resource.checks import SUPPORTED_ALGORITHMS, VerificationKey
 from authserver.resource.discovery import endpoint_from, metadata_url
 from authserver.resource.documents import DEFAULT_TIMEOUT, Document, FetchError, arequest, request
 from authserver.resource.errors import InvalidToken, IssuerUnavailable
-from authserver.resource.refetch import RefetchGate
+from authserver.resource.refetch import RefetchGate, Ticket
 
 log = logging.getLogger(__name__)
 
@@ -76,38 +76,37 @@ class KeyCache:
         return (await self.averification_key(kid)).jwk
 
     def verification_key(self, kid: str) -> VerificationKey:
-        key_set = self._key_set
-        expired = key_set is not None and self._clock() >= key_set.fresh_until
-        if key_set is not None:
-            key = key_set.keys.get(kid)
-            if key is not None:
-                if not expired or not self._gate.begin_owned():
-                    return key
-                self._refresh()
-                return self._key(kid)
-        ticket = self._gate.begin(expired=expired)
-        if ticket.owner:
+        plan = self._plan(kid)
+        if isinstance(plan, VerificationKey):
+            return plan
+        if plan.owner:
             self._refresh()
-        elif ticket.in_flight is not None:
-            ticket.in_flight.wait(_WAIT_FOR_FETCH)
+        elif plan.in_flight is not None:
+            plan.in_flight.wait(_WAIT_FOR_FETCH)
         return self._key(kid)
 
     async def averification_key(self, kid: str) -> VerificationKey:
+        plan = self._plan(kid)
+        if isinstance(plan, VerificationKey):
+            return plan
+        if plan.owner:
+            await self._arefresh()
+        elif plan.in_flight is not None:
+            await plan.in_flight.wait_async(_WAIT_FOR_FETCH)
+        return self._key(kid)
+
+    def _plan(self, kid: str) -> "VerificationKey | Ticket":
+        """The key to use now, or the fetch to make (owner) or to wait for first."""
         key_set = self._key_set
         expired = key_set is not None and self._clock() >= key_set.fresh_until
-        if key_set is not None:
-            key = key_set.keys.get(kid)
-            if key is not None:
-                if not expired or not self._gate.begin_owned():
-                    return key
-                await self._arefresh()
-                return self._key(kid)
-        ticket = self._gate.begin(expired=expired)
-        if ticket.owner:
-            await self._arefresh()
-        elif ticket.in_flight is not None:
-            await ticket.in_flight.wait_async(_WAIT_FOR_FETCH)
-        return self._key(kid)
+        key = key_set.keys.get(kid) if key_set is not None else None
+        if key is not None:
+            # A known kid: a stale set is refreshed by whoever may start a fetch; the
+            # others (and that one, should the fetch fail) keep using it.
+            if expired and self._gate.begin_owned():
+                return Ticket(owner=True, in_flight=None)
+            return key
+        return self._gate.begin(expired=expired)
 
     def close(self) -> None:
         if self._owns_http:
