@@ -123,6 +123,9 @@ class AuthorizationServer(_AuthorizationServer):
         self.register_endpoint(IntrospectionEndpoint)
 
     def query_client(self, client_id: str) -> Client | None:
+        # Client ids are at most 64 characters (clients table); anything else is no client.
+        if not client_id or len(client_id) > 64 or "\x00" in client_id:
+            return None
         return self._clients.find(client_id)
 
     def authenticate_client(

@@ -33,6 +33,7 @@ from authserver.errors import (
     OAuth2Error,
 )
 from authserver.http.browser import BadFormError, Browser, read_page_form
+from authserver.http.forms import reject_nul
 from authserver.http.pages import error_page, render_page
 from authserver.login.csrf import csrf_token, csrf_token_matches
 from authserver.login.models import LoginSession
@@ -61,6 +62,10 @@ async def authorize(request: Request) -> Response:
     browser = Browser.of(request)
     # RFC 6749 §3.1: a parameter sent without a value is treated as omitted.
     pairs = [(name, value) for name, value in request.query_params.multi_items() if value]
+    try:
+        reject_nul(pairs)
+    except InvalidRequestError:
+        return error_page(_INVALID_LINK, "The request contains a character it cannot.")
     response = await run_in_threadpool(_authorize, request.app.state.services, browser, pairs)
     return browser.keep_csrf_secret(response)
 

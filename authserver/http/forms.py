@@ -32,8 +32,15 @@ async def read_oauth_form(request: Request) -> list[tuple[str, str]]:
     except (UnicodeDecodeError, ValueError):
         raise InvalidRequestError("The request body is not a valid UTF-8 form.") from None
     present = [(name, value) for name, value in pairs if value]
+    reject_nul(present)
     _reject_repeats(present)
     return present
+
+
+def reject_nul(pairs: list[tuple[str, str]]) -> None:
+    """No parameter of ours can hold a NUL; PostgreSQL text could not even store one."""
+    if any("\x00" in name or "\x00" in value for name, value in pairs):
+        raise InvalidRequestError("A request parameter contains a NUL character.")
 
 
 def _check_content_type(content_type: str | None) -> None:

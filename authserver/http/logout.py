@@ -16,7 +16,9 @@ from starlette.responses import RedirectResponse, Response
 
 from authserver.clients.models import Client
 from authserver.clock import utcnow
+from authserver.errors import InvalidRequestError
 from authserver.http.browser import BadFormError, Browser, read_page_form
+from authserver.http.forms import reject_nul
 from authserver.http.pages import error_page, render_page
 from authserver.login.csrf import csrf_token, csrf_token_matches
 from authserver.login.sessions import end_session, find_active_session
@@ -39,6 +41,10 @@ class _Hint:
 async def logout_request(request: Request) -> Response:
     browser = Browser.of(request)
     pairs = list(request.query_params.multi_items())
+    try:
+        reject_nul(pairs)
+    except InvalidRequestError:
+        return error_page("Sign-out failed", "The request contains a character it cannot.")
     services = request.app.state.services
     response = await run_in_threadpool(_logout, services, browser, pairs, confirmed=False)
     return browser.keep_csrf_secret(response)

@@ -18,11 +18,14 @@ def new_browser_secret() -> str:
 
 
 def csrf_token(browser_secret: str, purpose: str) -> str:
-    digest = hmac.new(browser_secret.encode(), purpose.encode(), hashlib.sha256).digest()
+    key = browser_secret.encode("utf-8", "surrogatepass")
+    digest = hmac.new(key, purpose.encode("utf-8", "surrogatepass"), hashlib.sha256).digest()
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
 def csrf_token_matches(browser_secret: str | None, purpose: str, presented: str | None) -> bool:
     if not browser_secret or not presented:
         return False
-    return hmac.compare_digest(csrf_token(browser_secret, purpose), presented)
+    expected = csrf_token(browser_secret, purpose).encode()
+    # As bytes: compare_digest refuses str with non-ASCII characters (a hostile form).
+    return hmac.compare_digest(expected, presented.encode("utf-8", "surrogatepass"))
