@@ -7,6 +7,7 @@ AuthserverError             operator-facing (CLI, start-up); one line, exit 1
 OAuth2Error (Authlib)       RFC 6749 §5.2 errors on OAuth endpoints
 ├── InvalidTargetError      RFC 8707 §2 `invalid_target`
 ├── TemporarilyUnavailableError  503, the database is unreachable
+├── RateLimitedError        429, a client over its /revoke or /introspect rate
 └── ServerError             500, a fixed text
 """
 
@@ -38,6 +39,7 @@ __all__ = [
     "KeyStoreError",
     "LoginRequiredError",
     "OAuth2Error",
+    "RateLimitedError",
     "SchemaError",
     "ServerError",
     "TemporarilyUnavailableError",
@@ -74,6 +76,21 @@ class TemporarilyUnavailableError(OAuth2Error):
     error = "temporarily_unavailable"
     status_code = 503
     description = "The service is temporarily unavailable."
+
+
+class RateLimitedError(OAuth2Error):
+    """429 (RFC 6585 §4) with `Retry-After`; RFC 6749 has no code of its own for it."""
+
+    error = "temporarily_unavailable"
+    status_code = 429
+    description = "Too many requests from this client; retry later."
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__()
+        self.retry_after = max(1, int(retry_after + 0.999))
+
+    def get_headers(self) -> list[tuple[str, str]]:
+        return [*super().get_headers(), ("Retry-After", str(self.retry_after))]
 
 
 class ServerError(OAuth2Error):

@@ -15,11 +15,13 @@ from starlette.responses import Response
 from authserver.clients.authentication import authenticate_client
 from authserver.clients.cache import ClientCache
 from authserver.clients.models import Client
+from authserver.clients.rate_limit import ClientRateLimit
 from authserver.clock import utcnow
 from authserver.db import Database
 from authserver.errors import (
     InvalidRequestError,
     OAuth2Error,
+    RateLimitedError,
     ServerError,
     TemporarilyUnavailableError,
 )
@@ -95,6 +97,8 @@ class FormRequest(OAuth2Request):
         return self.payload.data
 
 
+_RATE_LIMITED_ENDPOINTS = frozenset({"revocation", "introspection"})
+
 # Grants whose tokens are self-contained: once the client is cached they need no storage.
 SELF_CONTAINED_GRANTS = frozenset({"client_credentials"})
 
@@ -116,6 +120,7 @@ class AuthorizationServer(_AuthorizationServer):
         self._clients = clients
         self._access_tokens = access_tokens
         self.id_tokens = id_tokens
+        self._rate_limit = ClientRateLimit(settings.client_rate_limit)
         self.register_grant(ClientCredentialsGrant)
         self.register_grant(AuthorizationCodeGrant, [S256CodeChallenge(), OpenIDCodeExtension()])
         self.register_grant(RefreshTokenGrant)
@@ -131,7 +136,12 @@ class AuthorizationServer(_AuthorizationServer):
     def authenticate_client(
         self, request: OAuth2Request, methods: Collection[str], endpoint: str = "token"
     ) -> Client:
-        return authenticate_client(request, methods, self.query_client, endpoint)
+        client = authenticate_client(request, methods, self.query_client, endpoint)
+        if endpoint in _RATE_LIMITED_ENDPOINTS:
+            wait = self._rate_limit.retry_after(client.client_id)
+            if wait is not None:
+                raise RateLimitedError(retry_after=wait)
+        return client
 
     def save_token(self, token: dict[str, Any], request: OAuth2Request) -> None:
         """client_credentials access tokens are self-contained JWTs: nothing to store."""

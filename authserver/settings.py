@@ -42,6 +42,8 @@ class Settings(BaseSettings):
     refresh_token_ttl: timedelta = timedelta(days=7)
     default_audience: str | None = None
     client_cache_ttl: timedelta = timedelta(seconds=5)
+    # /revoke and /introspect: requests per second per client and process; 0 = off.
+    client_rate_limit: float = Field(default=1000, ge=0)
     id_token_ttl: timedelta = timedelta(minutes=10)
     authorization_code_ttl: timedelta = timedelta(seconds=60)
     session_ttl: timedelta = timedelta(hours=12)
