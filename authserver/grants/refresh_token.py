@@ -67,13 +67,10 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
     def authenticate_refresh_token(self, refresh_token: str) -> PresentedRefreshToken | None:
         if len(refresh_token) > _MAX_TOKEN_LENGTH:
             return None
-        db = self.request.db
-        token = RefreshTokenRepository(db).find(opaque_hash(refresh_token))
-        family = FamilyRepository(db).get(token.family_id, lock=True) if token else None
-        user = db.get(User, family.user_id) if family else None
-        if token is None or family is None or user is None:
-            return None
-        return PresentedRefreshToken(token, family, user)
+        found = RefreshTokenRepository(self.request.db).find_with_locked_family(
+            opaque_hash(refresh_token)
+        )
+        return PresentedRefreshToken(*found) if found else None
 
     def _validate_token_scope(self, token: PresentedRefreshToken) -> None:
         """The scope and the audience: both checked before the token is consumed, so that

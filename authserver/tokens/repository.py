@@ -16,6 +16,7 @@ from authserver.tokens.models import (
     RevokedAccessToken,
     TokenFamily,
 )
+from authserver.users.models import User
 
 
 class CodeRepository:
@@ -91,6 +92,21 @@ class RefreshTokenRepository:
     def find(self, token_hash: str, *, fresh: bool = False) -> RefreshToken | None:
         """`fresh` re-reads the row, for a decision after a failed compare-and-set."""
         return self.session.get(RefreshToken, token_hash, populate_existing=fresh)
+
+    def find_with_locked_family(
+        self, token_hash: str
+    ) -> tuple[RefreshToken, TokenFamily, User] | None:
+        """The token, its family and user in one round trip, the family row locked
+        (`FOR UPDATE OF token_families`) until the transaction ends."""
+        statement = (
+            select(RefreshToken, TokenFamily, User)
+            .join(TokenFamily, col(TokenFamily.id) == col(RefreshToken.family_id))
+            .join(User, col(User.id) == col(TokenFamily.user_id))
+            .where(col(RefreshToken.token_hash) == token_hash)
+            .with_for_update(of=TokenFamily)  # type: ignore[arg-type]
+        )
+        row = self.session.exec(statement).first()
+        return (row[0], row[1], row[2]) if row else None
 
     def consume(self, token_hash: str, now: datetime) -> bool:
         """The compare-and-set of rotation: True for exactly one of concurrent callers."""
