@@ -7,7 +7,7 @@ permanent lockout that an attacker could use against the account's owner. A quie
 forgets the failures; a successful sign-in clears the account's counter.
 """
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, update
 from sqlmodel import Session, col
@@ -20,6 +20,7 @@ FREE_ATTEMPTS_PER_ADDRESS = 30
 MAX_DELAY = timedelta(minutes=15)
 FORGET_AFTER = timedelta(hours=1)
 _MAX_RACES = 20
+_LONG_AGO = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def account_key(username: str) -> str:
@@ -32,7 +33,7 @@ def address_key(address: str) -> str:
 
 def reserve_attempt(db: Session, key: str, free: int, now: datetime) -> timedelta | None:
     """Count one attempt; None if it may proceed, else how long to wait before the next."""
-    row = {"key": key, "failures": 0, "not_before": now, "updated_at": now}
+    row = {"key": key, "failures": 0, "not_before": _LONG_AGO, "updated_at": now}
     insert_if_absent(db, LoginThrottle, row)
     for _ in range(_MAX_RACES):
         current = db.get(LoginThrottle, key, populate_existing=True)
@@ -41,7 +42,11 @@ def reserve_attempt(db: Session, key: str, free: int, now: datetime) -> timedelt
         if now < current.not_before:
             return current.not_before - now
         failures = 0 if now - current.updated_at > FORGET_AFTER else current.failures
-        if _swap(db, current, failures + 1, now + _delay(failures + 1, free), now):
+        delay = _delay(failures + 1, free)
+        # A free attempt leaves `not_before` alone: moved to this request's `now`, it would
+        # throttle a concurrent request whose clock was read a moment earlier.
+        not_before = now + delay if delay else current.not_before
+        if _swap(db, current, failures + 1, not_before, now):
             return None
     return MAX_DELAY  # lost every race: many guesses at once, which is itself a signal
 
