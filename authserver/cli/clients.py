@@ -79,7 +79,8 @@ def list_clients(as_json: JsonOption = False) -> None:
     emit(as_json, clients, "\n".join(lines) or "no clients")
 
 
-@app.command("delete")
+# A client_id is base64url and may begin with "-": it must not be read as an option.
+@app.command("delete", context_settings={"ignore_unknown_options": True})
 def delete(client_id: str) -> None:
     """Remove a client; other processes stop accepting it within AUTHSERVER_CLIENT_CACHE_TTL."""
     with transaction() as session:

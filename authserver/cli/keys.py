@@ -59,7 +59,8 @@ def rotate(as_json: JsonOption = False) -> None:
     emit(as_json, data, text)
 
 
-@app.command("revoke")
+# A kid is base64url and may begin with "-": it must not be read as an option.
+@app.command("revoke", context_settings={"ignore_unknown_options": True})
 def revoke(kid: str, as_json: JsonOption = False) -> None:
     """Emergency: remove a compromised key from the JWKS now; its tokens stop verifying."""
     settings = load_settings()

@@ -66,7 +66,7 @@ def list_users(as_json: JsonOption = False) -> None:
     emit(as_json, users, "\n".join(lines) or "no users")
 
 
-@app.command("disable")
+@app.command("disable", context_settings={"ignore_unknown_options": True})
 def disable(username: str) -> None:
     """Disable a user: no more sign-ins; their sessions end and their tokens stop working."""
     with transaction() as session:
@@ -78,7 +78,7 @@ def disable(username: str) -> None:
     typer.echo(f"disabled {username}")
 
 
-@app.command("revoke-sessions")
+@app.command("revoke-sessions", context_settings={"ignore_unknown_options": True})
 def revoke_sessions(username: str) -> None:
     """Sign a user out everywhere: every session and every token family ends now."""
     with transaction() as session:

@@ -216,3 +216,16 @@ def test_db_purge_reports_what_it_deleted(environment: dict[str, str]) -> None:
         "login_throttle",
     }
     assert all(isinstance(n, int) for n in counts.values())
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [["clients", "delete"], ["users", "disable"], ["users", "revoke-sessions"]],
+)
+def test_an_identifier_beginning_with_a_dash_is_an_identifier_not_an_option(
+    environment: dict[str, str], arguments: list[str]
+) -> None:
+    # base64url client_ids (and kids) begin with "-" one time in 64.
+    result = run_cli(environment, *arguments, "-no-such-thing")
+    assert result.returncode == 1, result.stderr
+    assert "no " in result.stderr and "-no-such-thing" in result.stderr

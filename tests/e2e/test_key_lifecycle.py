@@ -4,6 +4,7 @@ emergency `keys revoke` that takes a key out of the JWKS at once (docs/keys.md).
 import json
 import threading
 import time
+from contextlib import ExitStack
 from datetime import datetime
 from itertools import pairwise
 from pathlib import Path
@@ -52,12 +53,12 @@ def test_two_workers_rotate_on_schedule_once_per_interval_and_every_token_verifi
         AUTHSERVER_KEYS_PUBLISH_BEFORE_USE="1",
     )
     smallest_jwks, failures, verified = 99, 0, 0
-    with running_server(environment, "--workers", "2") as base_url:
+    with ExitStack() as stack, running_server(environment, "--workers", "2") as base_url:
         # Two resource services, each with its own cache (authserver.resource), and a
         # third with PyJWT's client: none may ever reject a valid token.
         # Default settings: once the JWKS max-age (1 s here) has passed, the issuer's pace
         # applies, not the verifier's 60 s refetch limit.
-        services = [Verifier(base_url, SERVICE_AUDIENCE) for _ in range(2)]
+        services = [stack.enter_context(Verifier(base_url, SERVICE_AUDIENCE)) for _ in range(2)]
         pyjwt = jwt.PyJWKClient(f"{base_url}/.well-known/jwks.json", lifespan=1)
         deadline = time.monotonic() + 4 * INTERVAL_S + 2
         while time.monotonic() < deadline:
@@ -76,8 +77,6 @@ def test_two_workers_rotate_on_schedule_once_per_interval_and_every_token_verifi
             except jwt.PyJWTError:
                 failures += 1
             time.sleep(0.05)
-        for verifier in services:
-            verifier.close()
     keys = json.loads(run_cli(environment, "keys", "list", "--json").stdout)
     activations = sorted(
         datetime.fromisoformat(k["activated_at"]) for k in keys if k["activated_at"]
@@ -99,9 +98,11 @@ def test_an_emergency_revoke_takes_the_key_out_of_the_jwks_and_kills_its_tokens(
     environment = cli_environment(
         database.url, keys_dir, AUTHSERVER_KEYS_RELOAD_INTERVAL="0", AUTHSERVER_JWKS_MAX_AGE="1"
     )
-    with running_server(environment) as base_url:
+    with ExitStack() as stack, running_server(environment) as base_url:
         doomed = token(base_url, service)
-        verifier = Verifier(base_url, SERVICE_AUDIENCE, min_refetch_interval=0.5)
+        verifier = stack.enter_context(
+            Verifier(base_url, SERVICE_AUDIENCE, min_refetch_interval=0.5)
+        )
         assert verifier.verify(doomed)["jti"]
         kid = jwt.get_unverified_header(doomed)["kid"]
         introspect = {"token": doomed}
@@ -131,7 +132,10 @@ def test_an_emergency_revoke_takes_the_key_out_of_the_jwks_and_kills_its_tokens(
             verifier.verify(doomed)
         replacement = token(base_url, service)
         assert verifier.verify(replacement)["jti"]
-        verifier.close()
         assert jwt.get_unverified_header(replacement)["kid"] == json.loads(result.stdout)["current"]
     unknown = run_cli(environment, "keys", "revoke", "no-such-kid-0123456789")
     assert unknown.returncode == 1
+    # A kid may begin with "-" (base64url): still a kid, not an option.
+    dashed = run_cli(environment, "keys", "revoke", "-no-such-kid-0123456789")
+    assert dashed.returncode == 1, dashed.stderr
+    assert "no signing key" in dashed.stderr
