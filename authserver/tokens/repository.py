@@ -60,9 +60,6 @@ class FamilyRepository:
         self.session.flush()
         return family
 
-    def get(self, family_id: str, *, lock: bool = False) -> TokenFamily | None:
-        return self.session.get(TokenFamily, family_id, with_for_update=lock)
-
     def revoke(self, family_id: str, now: datetime) -> None:
         self._revoke(col(TokenFamily.id) == family_id, now)
 
