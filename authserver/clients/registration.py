@@ -5,11 +5,7 @@ from dataclasses import dataclass, field
 
 from authserver.clients.models import GRANT_TYPES, Client
 from authserver.clients.repository import ClientRepository
-from authserver.clients.secrets import (
-    generate_client_id,
-    generate_client_secret,
-    hash_client_secret,
-)
+from authserver.opaque import new_identifier, new_opaque_secret, opaque_hash
 from authserver.scopes import parse_scope
 from authserver.uris import redirect_uri_problem, resource_uri_problem
 
@@ -39,11 +35,11 @@ class ClientSpec:
 def register_client(repository: ClientRepository, spec: ClientSpec) -> tuple[Client, str | None]:
     """Store a new client; returns it with its plaintext secret (None for a public client)."""
     validate(spec)
-    secret = None if spec.public else generate_client_secret()
+    secret = None if spec.public else new_opaque_secret()
     client = Client(
-        client_id=spec.client_id or generate_client_id(),
+        client_id=spec.client_id or new_identifier(),
         name=spec.name.strip(),
-        secret_hash=hash_client_secret(secret) if secret else None,
+        secret_hash=opaque_hash(secret) if secret else None,
         grant_types=list(dict.fromkeys(spec.grant_types)),
         scope=" ".join(parse_scope(spec.scope) or []),
         redirect_uris=list(dict.fromkeys(spec.redirect_uris)),

@@ -23,8 +23,6 @@ import pytest
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from joserfc.jwk import RSAKey
 
-from authserver.keys.records import KeyState
-from authserver.keys.store import FileKeyStore
 from authserver.resource import BearerTokenError, Verifier
 from tests.conftest import database_for_a_test
 from tests.e2e.examples import (
@@ -34,8 +32,16 @@ from tests.e2e.examples import (
 )
 from tests.e2e.processes import cli_environment, running_server
 from tests.factories import make_client, make_user, make_web_app
-from tests.flows import Pkce, code_of, exchange_code
-from tests.resource.forge import HEADER, access_claims, hs256, new_rsa_key, rs256, unsigned
+from tests.flows import code_flow_tokens
+from tests.resource.forge import (
+    HEADER,
+    access_claims,
+    current_signing_key,
+    hs256,
+    new_rsa_key,
+    rs256,
+    unsigned,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -66,20 +72,17 @@ class Issuer:
 
     def code_flow_tokens(self) -> dict[str, Any]:
         """The user's tokens for the web app; the access token names the invoices service."""
-        pkce, (client_id, secret) = Pkce(), self.web_app
-        with httpx.Client(base_url=self.base_url, timeout=TIMEOUT_S) as browser:
-            code = code_of(browser, client_id, pkce, scope="openid profile invoices:read")
-            response = exchange_code(
-                browser, client_id, secret, code, pkce.verifier, resource=INVOICES
-            )
-        assert response.status_code == 200, response.text
-        return response.json()
+        client_id, secret = self.web_app
+        return code_flow_tokens(
+            self.base_url,
+            client_id,
+            secret,
+            scope="openid profile invoices:read",
+            resource=INVOICES,
+        )
 
     def signing_key(self) -> RSAKey:
-        """The server's current private key, from its key store, to forge tokens with."""
-        store = FileKeyStore(self.keys_dir, None)
-        current = next(r for r in store.read_records() if r.state is KeyState.CURRENT)
-        return store.load_private_key(current.kid)
+        return current_signing_key(self.keys_dir)
 
 
 @pytest.fixture(

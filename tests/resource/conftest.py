@@ -19,14 +19,12 @@ import pytest
 from joserfc.jwk import RSAKey
 
 from authserver.db import Database
-from authserver.keys.records import KeyState
-from authserver.keys.store import FileKeyStore
 from authserver.resource import Verifier
 from authserver.schema import upgrade_database
 from tests.e2e.processes import cli_environment, running_server
 from tests.factories import SERVICE_AUDIENCE, make_client, make_user, make_web_app
-from tests.flows import Pkce, code_of, exchange_code
-from tests.resource.forge import access_claims, new_rsa_key
+from tests.flows import code_flow_tokens
+from tests.resource.forge import access_claims, current_signing_key, new_rsa_key
 from tests.resource.mock_issuer import AUDIENCE, ISSUER, MockIssuer
 
 
@@ -105,20 +103,17 @@ class LiveIssuer:
 
     def code_flow_tokens(self) -> dict[str, Any]:
         """Tokens for the user through the code flow, the access token for SERVICE_AUDIENCE."""
-        pkce, (client_id, secret) = Pkce(), self.web_app
-        with httpx.Client(base_url=self.base_url) as browser:
-            code = code_of(browser, client_id, pkce, scope="openid profile orders:read")
-            response = exchange_code(
-                browser, client_id, secret, code, pkce.verifier, resource=SERVICE_AUDIENCE
-            )
-        assert response.status_code == 200, response.text
-        return response.json()
+        client_id, secret = self.web_app
+        return code_flow_tokens(
+            self.base_url,
+            client_id,
+            secret,
+            scope="openid profile orders:read",
+            resource=SERVICE_AUDIENCE,
+        )
 
     def signing_key(self) -> RSAKey:
-        """The server's current private key, from its key store, to forge tokens with."""
-        store = FileKeyStore(self.keys_dir, None)
-        current = next(r for r in store.read_records() if r.state is KeyState.CURRENT)
-        return store.load_private_key(current.kid)
+        return current_signing_key(self.keys_dir)
 
     def claims(self, **changes: Any) -> dict[str, Any]:
         return access_claims(self.base_url, SERVICE_AUDIENCE, **changes)

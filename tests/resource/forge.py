@@ -6,12 +6,16 @@ import hmac
 import json
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.asymmetric.padding import PKCS1v15
 from cryptography.hazmat.primitives.hashes import SHA256
 from joserfc.jwk import RSAKey
+
+from authserver.keys.records import KeyState
+from authserver.keys.store import FileKeyStore
 
 HEADER = {"alg": "RS256", "typ": "at+jwt"}
 
@@ -74,3 +78,10 @@ def new_rsa_key(kid: str | None = None) -> RSAKey:
 
 def public_jwk(key: RSAKey) -> dict[str, Any]:
     return {**key.as_dict(private=False), "alg": "RS256", "use": "sig"}
+
+
+def current_signing_key(keys_dir: Path) -> RSAKey:
+    """The server's current private key, from its key store, to forge tokens with."""
+    store = FileKeyStore(keys_dir, None)
+    current = next(r for r in store.read_records() if r.state is KeyState.CURRENT)
+    return store.load_private_key(current.kid)
