@@ -85,7 +85,6 @@ class FormRequest(OAuth2Request):
         # Set by us: the request's transaction, and the browser's sign-in session.
         self.db: Session | None = None
         self.login_session: LoginSession | None = None
-        self.family: TokenFamily | None = None
         self.arrived_at = utcnow()
 
     @property

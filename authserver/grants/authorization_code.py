@@ -110,7 +110,6 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             ttl=settings.refresh_token_ttl,
         )
         CodeRepository(db).record_family(code.code_hash, family.id)
-        self.request.family = family
         body = self.server.user_bearer_token(client, user, family, audience)
         if include_refresh_token:
             body["refresh_token"] = issue_refresh_token(

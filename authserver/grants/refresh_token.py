@@ -20,7 +20,7 @@ revocation of the same family, or two refreshes, never interleave:
 """
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
 from authlib.oauth2.rfc6749 import grants
@@ -128,19 +128,17 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
     def revoke_old_credential(self, refresh_token: PresentedRefreshToken) -> None:
         """Already consumed by the compare-and-set in `create_token_response`."""
 
-    def _retry_of_lost_response(self, token: RefreshToken, now: Any) -> bool:
+    def _retry_of_lost_response(self, token: RefreshToken, now: datetime) -> bool:
         """The grace rule (see the module docstring). Raises for a harmless duplicate."""
         grace = self.server.settings.refresh_reuse_grace
         tokens = RefreshTokenRepository(self.request.db)
         consumed = tokens.find(token.token_hash, fresh=True)
         if not grace or consumed is None or consumed.consumed_at is None:
             return False
-        live = [
-            child for child in tokens.children_of(token.token_hash) if child.consumed_at is None
-        ]
+        children = tokens.children_of(token.token_hash)
+        live = [child for child in children if child.consumed_at is None]
         if now - consumed.consumed_at > grace or not live:
             return False  # too late, or the chain moved on: a grandparent is theft
-        children = tokens.children_of(token.token_hash)
         arrived_after_successor = self.request.arrived_at >= live[0].created_at + RETRY_NOT_BEFORE
         if (
             len(children) == 1

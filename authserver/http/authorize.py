@@ -38,7 +38,6 @@ from authserver.http.pages import error_page, render_page
 from authserver.login.csrf import csrf_token, csrf_token_matches
 from authserver.login.models import LoginSession
 from authserver.login.repository import ConsentRepository
-from authserver.login.sessions import find_active_session
 from authserver.oauth import FormRequest
 from authserver.services import Services
 from authserver.users.models import User
@@ -104,9 +103,7 @@ def _authorize(
             request.db = db
             if len({name for name, _ in pairs}) != len(pairs):
                 raise InvalidRequestError("A request parameter is repeated.")
-            login_session = find_active_session(
-                db, browser.session_secret, now, services.settings.session_idle_ttl
-            )
+            login_session = browser.active_session(db, now)
             user = db.get(User, login_session.user_id) if login_session else None
             if user is not None and user.disabled:
                 login_session, user = None, None

@@ -5,14 +5,17 @@ with the `__Host-` prefix (SECURITY-CHECKLIST).
 """
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
+from sqlmodel import Session
 from starlette.requests import Request
 from starlette.responses import Response
 
 from authserver.errors import OAuth2Error
 from authserver.http.forms import read_oauth_form
 from authserver.login.csrf import new_browser_secret
+from authserver.login.models import LoginSession
+from authserver.login.sessions import find_active_session
 from authserver.settings import Settings
 
 SESSION_COOKIE = "authserver_session"
@@ -44,6 +47,10 @@ class Browser:
             address=request.client.host if request.client else "unknown",
             settings=settings,
         )
+
+    def active_session(self, db: Session, now: datetime) -> LoginSession | None:
+        """The live sign-in session this browser's cookie names, if any."""
+        return find_active_session(db, self.session_secret, now, self.settings.session_idle_ttl)
 
     def keep_csrf_secret(self, response: Response) -> Response:
         """Set the CSRF cookie if the browser did not have one yet."""

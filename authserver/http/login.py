@@ -11,7 +11,6 @@ from authserver.http.browser import BadFormError, Browser, read_page_form
 from authserver.http.pages import error_page, render_page, see_other
 from authserver.login.csrf import csrf_token, csrf_token_matches
 from authserver.login.models import LoginSession
-from authserver.login.sessions import find_active_session
 from authserver.services import Services
 from authserver.users.models import User
 
@@ -115,14 +114,10 @@ def _client_name(services: Services, next_path: str | None) -> str | None:
 
 def _active_session(services: Services, browser: Browser) -> LoginSession | None:
     with services.database.transaction() as db:
-        return find_active_session(
-            db, browser.session_secret, utcnow(), services.settings.session_idle_ttl
-        )
+        return browser.active_session(db, utcnow())
 
 
 def _signed_in_user(services: Services, browser: Browser) -> User | None:
     with services.database.transaction() as db:
-        login_session = find_active_session(
-            db, browser.session_secret, utcnow(), services.settings.session_idle_ttl
-        )
+        login_session = browser.active_session(db, utcnow())
         return db.get(User, login_session.user_id) if login_session else None

@@ -21,7 +21,7 @@ from authserver.http.browser import BadFormError, Browser, read_page_form
 from authserver.http.forms import reject_nul
 from authserver.http.pages import error_page, render_page
 from authserver.login.csrf import csrf_token, csrf_token_matches
-from authserver.login.sessions import end_session, find_active_session
+from authserver.login.sessions import end_session
 from authserver.services import Services
 from authserver.tokens.verification import TokenRejectedError, verify_jwt
 
@@ -86,9 +86,7 @@ def _logout(
         return error_page("Sign-out failed", "client_id does not match the id_token_hint.")
     with services.database.transaction() as db:
         now = utcnow()
-        current = find_active_session(
-            db, browser.session_secret, now, services.settings.session_idle_ttl
-        )
+        current = browser.active_session(db, now)
         hint_names_current = hint is not None and current is not None and hint.sid == current.sid
         if current is not None and not (confirmed or hint_names_current):
             carried = [(name, value) for name, value in pairs if name in params]

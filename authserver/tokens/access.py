@@ -15,7 +15,6 @@ class IssuedAccessToken:
     token: str
     expires_in: int
     jti: str
-    expires_at: int
 
 
 class AccessTokenIssuer(TokenSigner):
@@ -49,6 +48,4 @@ class AccessTokenIssuer(TokenSigner):
         if extra:
             claims.update(extra)
         token = self._sign(ACCESS_TOKEN_TYPE, claims)
-        return IssuedAccessToken(
-            token=token, expires_in=self._ttl, jti=jti, expires_at=now + self._ttl
-        )
+        return IssuedAccessToken(token=token, expires_in=self._ttl, jti=jti)
