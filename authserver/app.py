@@ -7,12 +7,11 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
 from authserver import __version__
-from authserver.db import Database
+from authserver.db import Database, is_storage_outage
 from authserver.discovery import server_metadata
 from authserver.errors import InvalidRequestError, OAuth2Error, ServerError
 from authserver.http import (
@@ -114,7 +113,7 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def unexpected(request: Request, error: Exception) -> Response:
         log.error("unhandled error on %s", request.url.path, exc_info=error)
         if request.url.path in PAGE_PATHS:
-            if isinstance(error, OperationalError | InterfaceError):
+            if is_storage_outage(error):
                 page = error_page("Temporarily unavailable", "Please try again in a moment.", 503)
                 page.headers["Retry-After"] = "1"
                 return page

@@ -11,6 +11,7 @@ from sqlalchemy import Column, DateTime, Dialect, Engine, create_engine, event, 
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Session
 
@@ -52,6 +53,11 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def is_storage_outage(error: BaseException) -> bool:
+    """The database could not be reached or dropped the connection: retry soon (503)."""
+    return isinstance(error, OperationalError | InterfaceError)
 
 
 def build_engine(url: str) -> Engine:

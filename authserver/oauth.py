@@ -8,7 +8,6 @@ from typing import Any
 
 from authlib.oauth2 import AuthorizationServer as _AuthorizationServer
 from authlib.oauth2.rfc6749 import OAuth2Payload, OAuth2Request
-from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlmodel import Session
 from starlette.responses import Response
 
@@ -17,7 +16,7 @@ from authserver.clients.cache import ClientCache
 from authserver.clients.models import Client
 from authserver.clients.rate_limit import ClientRateLimit
 from authserver.clock import utcnow
-from authserver.db import Database
+from authserver.db import Database, is_storage_outage
 from authserver.errors import (
     InvalidRequestError,
     OAuth2Error,
@@ -233,7 +232,7 @@ class AuthorizationServer(_AuthorizationServer):
 
 def unexpected_error_response(endpoint: str, error: Exception) -> Response:
     """503 when the database is unreachable (retry soon), else a fixed 500; never details."""
-    if isinstance(error, OperationalError | InterfaceError):
+    if is_storage_outage(error):
         log.error("%s endpoint: database unavailable: %s", endpoint, type(error).__name__)
         response = error_response(TemporarilyUnavailableError())
         response.headers["Retry-After"] = "1"
