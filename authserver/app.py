@@ -4,11 +4,13 @@ import json
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
+from starlette.types import ASGIApp
 
 from authserver import __version__
 from authserver.db import Database, is_storage_outage
@@ -25,8 +27,12 @@ from authserver.http import (
     userinfo,
     wellknown,
 )
+from authserver.http.context import RequestContextMiddleware
 from authserver.http.cors import CorsMiddleware
 from authserver.http.pages import PAGE_PATHS, error_page
+from authserver.http.proxies import TrustedProxies
+from authserver.logs import configure_logging
+from authserver.networks import parse_networks
 from authserver.oauth import error_response, json_response
 from authserver.schema import ensure_schema_is_current
 from authserver.services import build_services
@@ -49,7 +55,8 @@ def create_app(settings: Settings) -> FastAPI:
         services.rotation.stop()
         database.dispose()
 
-    app = FastAPI(
+    app = AuthServerApp(
+        settings,
         title="authserver",
         version=__version__,
         lifespan=lifespan,
@@ -76,22 +83,28 @@ def create_app(settings: Settings) -> FastAPI:
     return app
 
 
+class AuthServerApp(FastAPI):
+    """FastAPI with the request-context middleware outside everything else, so that even
+    the 500 answer of an unexpected error carries X-Request-ID and is counted."""
+
+    def __init__(self, settings: Settings, **options: Any) -> None:
+        super().__init__(**options)
+        self._proxies = TrustedProxies(parse_networks(",".join(settings.trusted_proxies)))
+        self._log_requests = settings.log_requests
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return RequestContextMiddleware(
+            super().build_middleware_stack(),
+            proxies=self._proxies,
+            log_requests=self._log_requests,
+        )
+
+
 def create_app_from_environment() -> FastAPI:
     """For `uvicorn --factory` and `authserver serve --workers N`."""
-    configure_logging()
-    return create_app(load_settings())
-
-
-def configure_logging() -> None:
-    """Our own log lines (key rotation, failures) on stderr beside uvicorn's; nothing is
-    added if the host application configured logging already."""
-    ours = logging.getLogger("authserver")
-    if logging.getLogger().handlers or ours.handlers:
-        return
-    handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(levelname)s:     %(name)s: %(message)s"))
-    ours.addHandler(handler)
-    ours.setLevel(logging.INFO)
+    settings = load_settings()
+    configure_logging(settings.effective_log_format)
+    return create_app(settings)
 
 
 def _install_error_handlers(app: FastAPI) -> None:

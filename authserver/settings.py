@@ -5,13 +5,14 @@ import os
 import re
 from datetime import timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from authserver.errors import ConfigurationError
+from authserver.networks import parse_networks
 from authserver.users.passwords import MIN_MEMORY_KIB, MIN_TIME_COST, PasswordHashing
 
 ENV_PREFIX = "AUTHSERVER_"
@@ -28,6 +29,8 @@ class Settings(BaseSettings):
     issuer: str = "http://127.0.0.1:8000"
     database_url: str = "sqlite:///./var/authserver.db"
     keys_dir: Path = Path("./keys")
+    # Where signing keys live: "file" (keys_dir, one host) or "database" (a fleet).
+    keys_store: Literal["file", "database"] = "file"
     mode: Literal["production", "development"] = "production"
     keys_passphrase: SecretStr | None = None
     keys_rsa_bits: int = 2048
@@ -55,6 +58,15 @@ class Settings(BaseSettings):
     password_memory_kib: int = Field(default=MIN_MEMORY_KIB, ge=MIN_MEMORY_KIB, le=4 * 1024 * 1024)
     password_time_cost: int = Field(default=MIN_TIME_COST, ge=MIN_TIME_COST, le=100)
     password_parallelism: int = Field(default=1, ge=1, le=64)
+    # Shared rate limits and sign-in throttle for a fleet: redis://host:6379/0 (unset: none).
+    redis_url: SecretStr | None = None
+    # Reverse proxies whose X-Forwarded-* headers are believed: CIDRs, comma-separated.
+    trusted_proxies: Annotated[tuple[str, ...], NoDecode] = ()
+    # When set, GET /metrics requires "Authorization: Bearer <this>".
+    metrics_token: SecretStr | None = None
+    # "json" (one object per line) or "text"; unset: json, or text in development mode.
+    log_format: Literal["json", "text"] | None = None
+    log_requests: bool = True
 
     @field_validator("issuer")
     @classmethod
@@ -66,6 +78,30 @@ class Settings(BaseSettings):
         if parts.query or parts.fragment or "#" in value or parts.username:
             raise ValueError("must have no query, fragment or userinfo")
         return value.rstrip("/")
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _cidrs(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(str(network) for network in parse_networks(value))
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        scheme = urlsplit(value.get_secret_value()).scheme
+        if scheme not in ("redis", "rediss", "unix"):
+            raise ValueError("must be a redis://, rediss:// or unix:// URL")
+        return value
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _token_is_long(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 16:
+            raise ValueError("must be at least 16 characters")
+        return value
 
     @field_validator("keys_rsa_bits")
     @classmethod
@@ -175,6 +211,10 @@ class Settings(BaseSettings):
     @property
     def development(self) -> bool:
         return self.mode == "development"
+
+    @property
+    def effective_log_format(self) -> Literal["json", "text"]:
+        return self.log_format or ("text" if self.development else "json")
 
     @property
     def audience(self) -> str:

@@ -1,11 +1,13 @@
 """`authserver serve`: the HTTP API under uvicorn."""
 
+import os
 from typing import Annotated
 
 import typer
 import uvicorn
 
-from authserver.app import configure_logging, create_app
+from authserver.app import create_app
+from authserver.logs import configure_logging, logging_config
 from authserver.settings import load_settings
 
 
@@ -13,32 +15,38 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
     workers: Annotated[int, typer.Option(min=1, max=64, help="Worker processes.")] = 1,
-    access_log: Annotated[bool, typer.Option(help="Log every request.")] = True,
+    access_log: Annotated[
+        bool, typer.Option(help="Log every request (AUTHSERVER_LOG_REQUESTS).")
+    ] = True,
     forwarded_allow_ips: Annotated[
         str | None,
         typer.Option(
-            help="Behind a reverse proxy: the proxy addresses (comma-separated) whose "
-            "X-Forwarded-For gives the client address (used by the sign-in throttle)."
+            help="The same as AUTHSERVER_TRUSTED_PROXIES: the reverse proxies (addresses or "
+            "CIDRs, comma-separated) whose X-Forwarded-For/-Proto/-Host are believed."
         ),
     ] = None,
 ) -> None:
     """Serve the API. Checks settings, schema and keys first (creating keys once if none)."""
-    configure_logging()
-    app = create_app(load_settings())
-    proxy = {
-        "proxy_headers": forwarded_allow_ips is not None,
-        "forwarded_allow_ips": forwarded_allow_ips,
+    # Workers build their apps from the environment: the options travel through it.
+    os.environ["AUTHSERVER_LOG_REQUESTS"] = "true" if access_log else "false"
+    if forwarded_allow_ips is not None:
+        os.environ["AUTHSERVER_TRUSTED_PROXIES"] = forwarded_allow_ips
+    settings = load_settings()
+    configure_logging(settings.effective_log_format)
+    app = create_app(settings)
+    options: dict[str, object] = {
+        "host": host,
+        "port": port,
+        # Requests are logged by our middleware (with their request id), and forwarding
+        # headers are handled there too (AUTHSERVER_TRUSTED_PROXIES), not by uvicorn.
+        "access_log": False,
+        "proxy_headers": False,
+        "log_config": logging_config(settings.effective_log_format),
     }
     if workers == 1:
-        uvicorn.run(app, host=host, port=port, access_log=access_log, **proxy)  # type: ignore[arg-type]
+        uvicorn.run(app, **options)  # type: ignore[arg-type]
         return
     # Each worker builds its own app from the same environment; the checks above passed.
     uvicorn.run(
-        "authserver.app:create_app_from_environment",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        access_log=access_log,
-        **proxy,  # type: ignore[arg-type]
-    )
+        "authserver.app:create_app_from_environment", factory=True, workers=workers, **options
+    )  # type: ignore[arg-type]

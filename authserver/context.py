@@ -1,0 +1,36 @@
+"""What the current request is, for log lines and audit events: its id and client address.
+
+Set by the HTTP middleware (`authserver.http.context`); a CLI command sets its own. A
+ContextVar follows a request into the thread pool (Starlette copies the context).
+"""
+
+import secrets
+from contextvars import ContextVar
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class RequestContext:
+    request_id: str
+    client_address: str | None = None
+    actor: str | None = None  # who acts outside a request: "cli:<user>@<host>"
+
+
+_current: ContextVar[RequestContext | None] = ContextVar("request_context", default=None)
+
+
+def current_context() -> RequestContext | None:
+    return _current.get()
+
+
+def enter_context(context: RequestContext) -> object:
+    """Make `context` current; returns the token `leave_context` needs."""
+    return _current.set(context)
+
+
+def leave_context(token: object) -> None:
+    _current.reset(token)  # type: ignore[arg-type]
+
+
+def new_request_id() -> str:
+    return secrets.token_hex(16)

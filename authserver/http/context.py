@@ -1,0 +1,93 @@
+"""Every HTTP request passes here first: proxy headers, a request id, metrics, the access log.
+
+- Forwarding headers are applied or dropped (`TrustedProxies`).
+- The request gets an id, returned as `X-Request-ID` and carried by every log line and
+  audit event of the request; a trusted proxy's well-formed X-Request-ID is kept.
+- Its endpoint, status and duration go to the metrics, and one line to the access log:
+  method, path (never the query string, which may hold an id_token_hint), status,
+  duration, client address.
+"""
+
+import logging
+import re
+import time
+from collections.abc import Callable
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from authserver.context import RequestContext, enter_context, leave_context, new_request_id
+from authserver.http.proxies import TrustedProxies
+
+RequestObserver = Callable[[str, str, int, float], None]
+
+access_log = logging.getLogger("authserver.access")
+
+_REQUEST_ID = b"x-request-id"
+_VALID_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:-]{8,128}$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")  # a decoded %0A must not start a forged log line
+
+
+class RequestContextMiddleware:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        proxies: TrustedProxies,
+        log_requests: bool,
+        observe: RequestObserver | None = None,
+    ) -> None:
+        self.app = app
+        self._proxies = proxies
+        self._log_requests = log_requests
+        self._observe = observe
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        from_proxy = self._proxies.trusts_peer(scope)
+        self._proxies.apply(scope)
+        request_id = _forwarded_request_id(scope) if from_proxy else None
+        request_id = request_id or new_request_id()
+        client = scope.get("client")
+        token = enter_context(RequestContext(request_id, client[0] if client else None))
+        header = (_REQUEST_ID, request_id.encode("ascii"))
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", ()), header]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            self._finish(scope, status, time.perf_counter() - started)
+            leave_context(token)
+
+    def _finish(self, scope: Scope, status: int, seconds: float) -> None:
+        route = scope.get("route")
+        endpoint = getattr(route, "path", None) or "other"
+        if self._observe is not None:
+            self._observe(endpoint, scope["method"], status, seconds)
+        if self._log_requests:
+            client = scope.get("client")
+            fields = {
+                "method": scope["method"],
+                "path": scope["path"],
+                "status": status,
+                "duration_ms": round(seconds * 1000, 2),
+                "client": client[0] if client else None,
+            }
+            path = _CONTROL.sub("?", scope["path"])
+            access_log.info("%s %s %d", scope["method"], path, status, extra={"fields": fields})
+
+
+def _forwarded_request_id(scope: Scope) -> str | None:
+    for name, value in scope["headers"]:
+        if name == _REQUEST_ID and _VALID_REQUEST_ID.match(value):
+            return value.decode("ascii")
+    return None

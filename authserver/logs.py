@@ -1,0 +1,71 @@
+"""Log lines: one JSON object per line (the default) or plain text for a terminal.
+
+Every line carries the current request's id (`request_id`, also sent as X-Request-ID)
+when there is one. Extra members come from `extra={"fields": {...}}`. Nothing secret is
+ever passed to a logger: tokens, codes, secrets, passwords and keys stay out of messages.
+"""
+
+import json
+import logging
+import logging.config
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from authserver.context import current_context
+
+LogFormat = Literal["json", "text"]
+
+_TEXT_FORMAT = "%(levelname)s:     %(name)s: %(message)s"
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        context = current_context()
+        if context is not None:
+            entry["request_id"] = context.request_id
+        fields = getattr(record, "fields", None)
+        if isinstance(fields, dict):
+            entry.update(fields)
+        if record.exc_info:
+            entry["error"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str, ensure_ascii=False)
+
+
+def logging_config(log_format: LogFormat) -> dict[str, Any]:
+    """A `logging.config.dictConfig` for our loggers and uvicorn's (its `log_config`)."""
+    formatter: dict[str, Any] = (
+        {"()": JsonFormatter} if log_format == "json" else {"format": _TEXT_FORMAT}
+    )
+    handler = {
+        "class": "logging.StreamHandler",
+        "formatter": "default",
+        "stream": "ext://sys.stderr",
+    }
+    loggers = {
+        name: {"handlers": ["default"], "level": "INFO", "propagate": False}
+        for name in ("authserver", "uvicorn", "uvicorn.error")
+    }
+    # Requests are logged by our middleware, with their request id; uvicorn's own
+    # access log is not used.
+    loggers["uvicorn.access"] = {"handlers": [], "level": "WARNING", "propagate": False}
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"default": formatter},
+        "handlers": {"default": handler},
+        "loggers": loggers,
+    }
+
+
+def configure_logging(log_format: LogFormat) -> None:
+    """Our log lines on stderr; nothing is changed if the host application configured
+    logging already (authserver embedded in another program, or the tests)."""
+    if logging.getLogger().handlers or logging.getLogger("authserver").handlers:
+        return
+    logging.config.dictConfig(logging_config(log_format))
