@@ -67,6 +67,11 @@ class KeyRing:
         return self._fresh().signing_key
 
     @property
+    def records(self) -> tuple[KeyRecord, ...]:
+        """Every key in the store as last loaded, with its state and dates."""
+        return self._fresh().records
+
+    @property
     def jwks(self) -> JwksDocument:
         return self._fresh().jwks
 

@@ -167,6 +167,19 @@ def _kid_of(records: list[KeyRecord], state: KeyState) -> str:
     return found.kid
 
 
+def next_rotation_at(
+    records: list[KeyRecord], *, interval: timedelta, notice: timedelta
+) -> datetime | None:
+    """When scheduled rotation becomes due (`rotation_due`); None without a current key."""
+    current, upcoming = _find(records, KeyState.CURRENT), _find(records, KeyState.NEXT)
+    if current is None:
+        return None
+    signing_since = current.activated_at or current.created_at
+    if upcoming is None:
+        return signing_since + interval
+    return max(signing_since + interval, upcoming.created_at + notice)
+
+
 def rotation_due(
     records: list[KeyRecord], now: datetime, *, interval: timedelta, notice: timedelta
 ) -> bool:
