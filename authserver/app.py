@@ -51,8 +51,10 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         services.rotation.start()
+        services.oauth.audit.start()
         yield
         services.rotation.stop()
+        services.oauth.audit.close()
         database.dispose()
 
     app = AuthServerApp(

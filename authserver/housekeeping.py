@@ -1,4 +1,5 @@
-"""Deleting what can no longer matter: expired codes, sessions, families, deny-list entries.
+"""Deleting what can no longer matter: expired codes, sessions, families, deny-list entries,
+and audit events past their retention (AUTHSERVER_AUDIT_RETENTION).
 
 Each is one DELETE on an indexed expiry column, safe while the server runs: a row is
 deleted only once nothing could still accept it. A family outlives its own expiry by
@@ -12,6 +13,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, or_
 from sqlmodel import Session, col
 
+from authserver.audit.models import AuditEvent
 from authserver.login.models import LoginSession
 from authserver.login.throttle import purge_throttle
 from authserver.tokens.models import AuthorizationCode, TokenFamily
@@ -28,12 +30,19 @@ class Purged:
     token_families: int
     revoked_access_tokens: int
     login_throttle: int
+    audit_events: int
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
 
 
-def purge_expired(db: Session, now: datetime, access_token_ttl: timedelta) -> Purged:
+def purge_expired(
+    db: Session,
+    now: datetime,
+    access_token_ttl: timedelta,
+    audit_retention: timedelta | None = None,
+) -> Purged:
+    """Delete what has expired; audit events older than `audit_retention` (None: kept)."""
     codes = delete(AuthorizationCode).where(col(AuthorizationCode.expires_at) < now - CODE_MEMORY)
     sessions = delete(LoginSession).where(
         or_(col(LoginSession.expires_at) < now, col(LoginSession.ended_at) < now - _LEEWAY)
@@ -48,6 +57,15 @@ def purge_expired(db: Session, now: datetime, access_token_ttl: timedelta) -> Pu
         token_families=_count(db.execute(families)),
         revoked_access_tokens=DenyList(db).purge(now),
         login_throttle=purge_throttle(db, now),
+        audit_events=_purge_audit(db, now, audit_retention),
+    )
+
+
+def _purge_audit(db: Session, now: datetime, retention: timedelta | None) -> int:
+    if retention is None:
+        return 0
+    return _count(
+        db.execute(delete(AuditEvent).where(col(AuditEvent.occurred_at) < now - retention))
     )
 
 

@@ -1,5 +1,6 @@
 """Every table, imported in one place for Alembic and the tests."""
 
+from authserver.audit.models import AuditEvent
 from authserver.clients.models import Client
 from authserver.leases import Lease
 from authserver.login.models import Consent, LoginSession, LoginThrottle
@@ -12,6 +13,7 @@ from authserver.tokens.models import (
 from authserver.users.models import User
 
 __all__ = [
+    "AuditEvent",
     "AuthorizationCode",
     "Client",
     "Consent",

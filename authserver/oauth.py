@@ -11,6 +11,7 @@ from authlib.oauth2.rfc6749 import OAuth2Payload, OAuth2Request
 from sqlmodel import Session
 from starlette.responses import Response
 
+from authserver.audit import AuditBuffer, note_event, record_event
 from authserver.clients.authentication import authenticate_client
 from authserver.clients.cache import ClientCache
 from authserver.clients.models import Client
@@ -119,6 +120,7 @@ class AuthorizationServer(_AuthorizationServer):
         self._access_tokens = access_tokens
         self.id_tokens = id_tokens
         self._rate_limit = ClientRateLimit(settings.client_rate_limit)
+        self.audit = AuditBuffer(database, settings.audit_flush_interval)
         self.register_grant(ClientCredentialsGrant)
         self.register_grant(AuthorizationCodeGrant, [S256CodeChallenge(), OpenIDCodeExtension()])
         self.register_grant(RefreshTokenGrant)
@@ -138,6 +140,7 @@ class AuthorizationServer(_AuthorizationServer):
         if endpoint in _RATE_LIMITED_ENDPOINTS:
             wait = self._rate_limit.retry_after(client.client_id)
             if wait is not None:
+                note_event("rate_limit.exceeded", client_id=client.client_id, endpoint=endpoint)
                 raise RateLimitedError(retry_after=wait)
         return client
 
@@ -149,7 +152,7 @@ class AuthorizationServer(_AuthorizationServer):
 
     def user_bearer_token(
         self,
-        client: Client,
+        request: "FormRequest",
         user: User,
         family: TokenFamily,
         audience: str | list[str],
@@ -163,26 +166,42 @@ class AuthorizationServer(_AuthorizationServer):
         if family.session_id:
             extra["sid"] = family.session_id
         return self.bearer_token(
-            client_id=client.client_id,
+            request,
+            client_id=request.client.client_id,
             subject=str(user.id),
             audience=audience,
             scope=family.scope if scope is None else scope,
             extra=extra,
+            user_id=user.id,
         )
 
     def bearer_token(
         self,
+        request: "FormRequest",
         *,
         client_id: str,
         subject: str,
         audience: str | list[str],
         scope: str,
         extra: dict[str, object] | None = None,
+        user_id: int | None = None,
     ) -> dict[str, Any]:
-        """The RFC 6749 §5.1 token response body for a new access token."""
+        """The RFC 6749 §5.1 token response body for a new access token, audited by its
+        `jti` (in the request's transaction, or batched for a grant without one)."""
         issued = self._access_tokens.issue(
             client_id=client_id, subject=subject, audience=audience, scope=scope, extra=extra
         )
+        event = {
+            "client_id": client_id,
+            "grant_type": request.payload.grant_type,
+            "jti": issued.jti,
+            "family_id": extra.get("fid") if extra else None,
+            "user_id": user_id,
+        }
+        if request.db is None:
+            self.audit.record("token.issued", **event)
+        else:
+            record_event(request.db, "token.issued", **event)
         body: dict[str, Any] = {
             "access_token": issued.token,
             "token_type": "Bearer",

@@ -67,6 +67,11 @@ class Settings(BaseSettings):
     # "json" (one object per line) or "text"; unset: json, or text in development mode.
     log_format: Literal["json", "text"] | None = None
     log_requests: bool = True
+    # Audit events without a transaction of their own (client_credentials tokens) are
+    # written in batches this often; `db purge` deletes events older than the retention
+    # ("0" keeps them forever).
+    audit_flush_interval: timedelta = timedelta(seconds=1)
+    audit_retention: timedelta | None = timedelta(days=90)
 
     @field_validator("issuer")
     @classmethod
@@ -132,6 +137,8 @@ class Settings(BaseSettings):
         "session_idle_ttl",
         "refresh_token_idle_ttl",
         "refresh_reuse_grace",
+        "audit_flush_interval",
+        "audit_retention",
         mode="before",
     )
     @classmethod
@@ -177,12 +184,19 @@ class Settings(BaseSettings):
             raise ValueError("must be between 1 and 600 seconds")
         return value
 
-    @field_validator("keys_rotation_interval", mode="after")
+    @field_validator("keys_rotation_interval", "audit_retention", mode="after")
     @classmethod
     def _zero_is_off(cls, value: timedelta | None) -> timedelta | None:
         if value is not None and value < timedelta(0):
-            raise ValueError("must not be negative (0 turns scheduled rotation off)")
+            raise ValueError("must not be negative (0 turns it off)")
         return None if value == timedelta(0) else value
+
+    @field_validator("audit_flush_interval", mode="after")
+    @classmethod
+    def _flush_interval(cls, value: timedelta) -> timedelta:
+        if not timedelta(milliseconds=10) <= value <= timedelta(minutes=1):
+            raise ValueError("must be between 0.01 and 60 seconds")
+        return value
 
     @model_validator(mode="after")
     def _notice_covers_caches(self) -> "Settings":

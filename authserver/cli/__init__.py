@@ -3,11 +3,15 @@
 Exit codes: 0 success, 2 usage error, 1 any other failure (one line on stderr).
 """
 
+import getpass
+import os
+import socket
 import sys
 
 import typer
 
-from authserver.cli import clients, db, demo, keys, serve, users
+from authserver.cli import audit, clients, db, demo, keys, serve, users
+from authserver.context import RequestContext, enter_context, new_request_id
 from authserver.errors import AuthserverError
 
 app = typer.Typer(
@@ -22,9 +26,11 @@ app.add_typer(db.app, name="db")
 app.add_typer(clients.app, name="clients")
 app.add_typer(users.app, name="users")
 app.add_typer(keys.app, name="keys")
+app.add_typer(audit.app, name="audit")
 
 
 def main() -> None:
+    enter_context(RequestContext(new_request_id(), actor=_actor()))
     try:
         app()
     except AuthserverError as error:
@@ -34,6 +40,15 @@ def main() -> None:
     except Exception as error:  # noqa: BLE001 - one line, never a traceback
         first_line = (str(error).splitlines() or [""])[0]
         _fail(f"unexpected {type(error).__name__}: {first_line}")
+
+
+def _actor() -> str:
+    """Who runs the command, for the audit log: `cli:<login>@<host>`."""
+    try:
+        login = getpass.getuser()
+    except (KeyError, OSError):
+        login = str(os.getuid())
+    return f"cli:{login}@{socket.gethostname()}"[:200]
 
 
 def _fail(message: str) -> None:

@@ -5,6 +5,7 @@ from typing import Annotated, Any
 
 import typer
 
+from authserver.audit import record_event
 from authserver.cli.context import JsonOption, emit, transaction
 from authserver.clients.models import Client
 from authserver.clients.registration import (
@@ -60,6 +61,14 @@ def create(
         raise typer.BadParameter(str(error), param_hint=error.field) from None
     with transaction() as session:
         client, secret = register_client(ClientRepository(session), spec)
+        record_event(
+            session,
+            "client.created",
+            client_id=client.client_id,
+            name=client.name,
+            grant_types=client.grant_types,
+            public=client.is_public,
+        )
         data = {**describe(client), "client_secret": secret}
     text = f"client_id: {client.client_id}"
     if secret:
@@ -86,6 +95,7 @@ def delete(client_id: str) -> None:
     with transaction() as session:
         if not ClientRepository(session).delete(client_id):
             raise AuthserverError(f"no client with client_id {client_id!r}")
+        record_event(session, "client.deleted", client_id=client_id)
     typer.echo(f"deleted {client_id}")
 
 

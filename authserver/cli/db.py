@@ -2,6 +2,7 @@
 
 import typer
 
+from authserver.audit import record_event
 from authserver.cli.context import JsonOption, emit, transaction
 from authserver.clock import utcnow
 from authserver.db import Database
@@ -28,6 +29,9 @@ def purge(as_json: JsonOption = False) -> None:
     """Delete expired codes, sessions, token families and deny-list entries (safe while serving)."""
     settings = load_settings()
     with transaction() as session:
-        purged = purge_expired(session, utcnow(), settings.access_token_ttl)
-    counts = purged.as_dict()
+        purged = purge_expired(
+            session, utcnow(), settings.access_token_ttl, settings.audit_retention
+        )
+        counts = purged.as_dict()
+        record_event(session, "db.purged", **counts)
     emit(as_json, counts, "purged " + ", ".join(f"{n} {name}" for name, n in counts.items()))

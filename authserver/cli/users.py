@@ -6,6 +6,7 @@ from typing import Annotated
 import typer
 from sqlmodel import Session
 
+from authserver.audit import record_event
 from authserver.cli.context import JsonOption, emit, transaction
 from authserver.clock import utcnow
 from authserver.errors import AuthserverError
@@ -37,6 +38,7 @@ def create(
         try:
             hashing = load_settings().password_hashing()
             user = create_user(UserRepository(session), username, password, email, hashing)
+            record_event(session, "user.created", user_id=user.id, username=user.username)
         except UserExistsError as error:
             raise AuthserverError(str(error)) from None
         except ValueError as error:
@@ -74,7 +76,8 @@ def disable(username: str) -> None:
         user.disabled = True
         user.updated_at = utcnow()
         session.add(user)
-        end_all_sessions_of_user(session, _id(user), utcnow())
+        record_event(session, "user.disabled", user_id=_id(user), username=user.username)
+        end_all_sessions_of_user(session, _id(user), utcnow(), "user disabled")
     typer.echo(f"disabled {username}")
 
 
@@ -82,7 +85,9 @@ def disable(username: str) -> None:
 def revoke_sessions(username: str) -> None:
     """Sign a user out everywhere: every session and every token family ends now."""
     with transaction() as session:
-        end_all_sessions_of_user(session, _id(_find(session, username)), utcnow())
+        user = _find(session, username)
+        record_event(session, "user.sessions_revoked", user_id=_id(user), username=user.username)
+        end_all_sessions_of_user(session, _id(user), utcnow(), "signed out by an administrator")
     typer.echo(f"ended every session and token of {username}")
 
 

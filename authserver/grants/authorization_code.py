@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 
 from authlib.oauth2.rfc6749 import grants
 
+from authserver.audit import record_event
 from authserver.clock import utcnow
 from authserver.errors import InvalidGrantError
 from authserver.grants.resource import resolve_audience
@@ -110,7 +111,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             ttl=settings.refresh_token_ttl,
         )
         CodeRepository(db).record_family(code.code_hash, family.id)
-        body = self.server.user_bearer_token(client, user, family, audience)
+        body = self.server.user_bearer_token(self.request, user, family, audience)
         if include_refresh_token:
             body["refresh_token"] = issue_refresh_token(
                 db, family, now, settings.refresh_token_idle_ttl
@@ -126,5 +127,12 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         current = db.get(AuthorizationCode, code.code_hash, populate_existing=True)
         if current is not None and current.family_id:
             FamilyRepository(db).revoke(current.family_id, utcnow())
+        record_event(
+            db,
+            "code.reuse_detected",
+            client_id=code.client_id,
+            user_id=code.user_id,
+            family_id=current.family_id if current else None,
+        )
         # RFC 6749 §4.1.2: a code used twice is refused, and its tokens are revoked.
         raise InvalidGrantError("The authorization code was already used.")

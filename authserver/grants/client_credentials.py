@@ -24,6 +24,7 @@ class ClientCredentialsGrant(grants.ClientCredentialsGrant):
     def generate_token(self, *_: Any, **__: Any) -> dict[str, Any]:
         client = self.request.client
         return self.server.bearer_token(
+            self.request,
             client_id=client.client_id,
             subject=client.client_id,  # RFC 9068 §2.2: no resource owner, so the client
             audience=self.audience,

@@ -25,6 +25,7 @@ from typing import Any, ClassVar
 
 from authlib.oauth2.rfc6749 import grants
 
+from authserver.audit import record_event
 from authserver.clock import utcnow
 from authserver.errors import InvalidGrantError, InvalidScopeError
 from authserver.grants.resource import resolve_audience
@@ -103,6 +104,13 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
             token, now
         ):
             FamilyRepository(self.request.db).revoke(family.id, now)
+            record_event(
+                self.request.db,
+                "refresh.reuse_detected",
+                client_id=family.client_id,
+                user_id=family.user_id,
+                family_id=family.id,
+            )
             # RFC 9700 §4.14.2: reuse of a rotated refresh token revokes the family.
             raise InvalidGrantError("The refresh token was already used.")
         return super().create_token_response()
@@ -113,9 +121,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         presented: PresentedRefreshToken = self.request.refresh_token
         family = presented.family
         settings = self.server.settings
-        body = self.server.user_bearer_token(
-            self.request.client, user, family, self.audience, scope=self.scope
-        )
+        body = self.server.user_bearer_token(self.request, user, family, self.audience, self.scope)
         body["refresh_token"] = issue_refresh_token(
             self.request.db,
             family,

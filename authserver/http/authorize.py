@@ -23,6 +23,7 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
+from authserver.audit import record_event
 from authserver.clients.models import Client
 from authserver.clock import utcnow
 from authserver.errors import (
@@ -135,6 +136,14 @@ def _authorize(
                 if answer != "approve":
                     raise AccessDeniedError()
                 consents.grant(user.id, client.client_id, scopes, now)
+                record_event(
+                    db,
+                    "consent.granted",
+                    user_id=user.id,
+                    username=user.username,
+                    client_id=client.client_id,
+                    scope=request.scope,
+                )
             request.login_session = login_session
             _, _, headers = grant.create_authorization_response(redirect_uri, user)
             return _redirect(dict(headers)["Location"], issuer)

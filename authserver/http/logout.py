@@ -96,7 +96,7 @@ def _logout(
                 parameters=carried,
             )
         if current is not None:
-            end_session(db, current.sid, now)
+            end_session(db, current, now, "logout")
     response = _after_logout(services, client_id, params)
     return browser.clear_session(response)
 

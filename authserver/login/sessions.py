@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session
 
+from authserver.audit import record_event
 from authserver.login.models import LoginSession
 from authserver.login.repository import SessionRepository
 from authserver.opaque import new_identifier, new_opaque_secret, opaque_hash
@@ -77,13 +78,21 @@ def is_active(login_session: LoginSession, now: datetime, idle_ttl: timedelta) -
     )
 
 
-def end_session(db: Session, sid: str, now: datetime) -> None:
-    """End the session and everything it gave out (OIDC RP-Initiated Logout §2)."""
-    SessionRepository(db).end(sid, now)
-    FamilyRepository(db).revoke_of_session(sid, now)
+def end_session(db: Session, login_session: LoginSession, now: datetime, reason: str) -> None:
+    """End the session and everything it gave out (OIDC RP-Initiated Logout §2).
+
+    `reason` goes to the audit log: `logout`, or `replaced` by another user's sign-in."""
+    SessionRepository(db).end(login_session.sid, now)
+    FamilyRepository(db).revoke_of_session(login_session.sid, now)
+    record_event(
+        db, "session.ended", user_id=login_session.user_id, sid=login_session.sid, reason=reason
+    )
 
 
-def end_all_sessions_of_user(db: Session, user_id: int, now: datetime) -> None:
+def end_all_sessions_of_user(db: Session, user_id: int, now: datetime, reason: str) -> None:
     """Sign out everywhere: every session and every token family of the user."""
-    SessionRepository(db).end_all_of_user(user_id, now)
+    sids = SessionRepository(db).end_all_of_user(user_id, now)
     FamilyRepository(db).revoke_of_user(user_id, now)
+    for sid in sids:
+        record_event(db, "session.ended", user_id=user_id, sid=sid, reason=reason)
+    record_event(db, "token.revoked", user_id=user_id, kind="user", reason=reason)

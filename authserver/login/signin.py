@@ -11,6 +11,7 @@ import threading
 from dataclasses import dataclass
 from datetime import timedelta
 
+from authserver.audit import record_event
 from authserver.clock import utcnow
 from authserver.db import Database
 from authserver.login.models import LoginSession
@@ -74,6 +75,7 @@ class SignIn:
         finally:
             self._slots.release()
         if not matches or user is None or user.id is None:
+            self._record_failure(user)
             return SignInResult()
         with self._database.transaction() as db:
             now = utcnow()
@@ -86,9 +88,28 @@ class SignIn:
                 started = renew_session(db, previous, now, self._session_ttl)
             else:
                 if previous is not None:
-                    end_session(db, previous.sid, now)
+                    end_session(db, previous, now, "replaced")
                 started = start_session(db, user.id, now, self._session_ttl)
+            record_event(
+                db,
+                "login.succeeded",
+                user_id=user.id,
+                username=user.username,
+                sid=started.session.sid,
+                method="pwd",
+            )
             return SignInResult(started=started)
+
+    def _record_failure(self, user: User | None) -> None:
+        """An attempted username that names no (enabled) user is not stored: people
+        type their password into the username field."""
+        with self._database.transaction() as db:
+            if user is None:
+                record_event(db, "login.failed", reason="unknown or disabled user")
+            else:
+                record_event(
+                    db, "login.failed", user_id=user.id, username=user.username, reason="password"
+                )
 
     def _upgraded_hash(self, user: User | None, password: str) -> str | None:
         """A new hash when the current parameters are stronger than the stored ones."""
@@ -108,4 +129,7 @@ class SignIn:
                 reserve_attempt(db, account_key(username), FREE_ATTEMPTS_PER_ACCOUNT, now),
                 reserve_attempt(db, address_key(address), FREE_ATTEMPTS_PER_ADDRESS, now),
             ]
-        return max((w for w in waits if w), default=None)
+            wait = max((w for w in waits if w), default=None)
+            if wait is not None:
+                record_event(db, "login.throttled", wait_seconds=int(wait.total_seconds()) + 1)
+        return wait

@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 from authlib.oauth2.rfc7009 import RevocationEndpoint as _RevocationEndpoint
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint as _IntrospectionEndpoint
 
+from authserver.audit import record_event
 from authserver.clock import utcnow
 from authserver.errors import InvalidRequestError
 from authserver.tokens.lookup import (
@@ -50,8 +51,24 @@ class RevocationEndpoint(_RevocationEndpoint):
         if isinstance(token, FoundRefreshToken):
             # A refresh token ends its whole family, access tokens included.
             FamilyRepository(request.db).revoke(token.family.id, now)
+            record_event(
+                request.db,
+                "token.revoked",
+                client_id=token.client_id,
+                user_id=token.family.user_id,
+                kind="family",
+                family_id=token.family.id,
+            )
         elif token.claims["exp"] > timestamp(now):
             DenyList(request.db).add(token.claims["jti"], _from_timestamp(token.claims["exp"]))
+            record_event(
+                request.db,
+                "token.revoked",
+                client_id=token.client_id,
+                kind="access_token",
+                jti=token.claims["jti"],
+                family_id=token.claims.get("fid"),
+            )
 
 
 class IntrospectionEndpoint(_IntrospectionEndpoint):

@@ -4,6 +4,7 @@ from datetime import timedelta
 
 from sqlmodel import select
 
+from authserver.audit.models import AuditEvent
 from authserver.clock import utcnow
 from authserver.db import Database
 from authserver.housekeeping import CODE_MEMORY, purge_expired
@@ -46,9 +47,11 @@ def test_purge_deletes_only_what_nothing_can_accept_any_more(database: Database)
         DenyList(session).add("live", now + timedelta(minutes=5))
         session.add(LoginThrottle(key="ip:old", not_before=long_ago, updated_at=long_ago))
         session.add(LoginThrottle(key="ip:new", not_before=now, updated_at=now))
+        for age in (timedelta(days=91), timedelta(days=89)):
+            session.add(AuditEvent(occurred_at=now - age, event="login.failed"))
 
     with database.transaction() as session:
-        purged = purge_expired(session, now, ACCESS_TTL)
+        purged = purge_expired(session, now, ACCESS_TTL, audit_retention=timedelta(days=90))
 
     assert purged.as_dict() == {
         "authorization_codes": 1,
@@ -56,6 +59,7 @@ def test_purge_deletes_only_what_nothing_can_accept_any_more(database: Database)
         "token_families": 1,
         "revoked_access_tokens": 1,
         "login_throttle": 1,
+        "audit_events": 1,
     }
     with database.transaction() as session:
         assert len(session.exec(select(TokenFamily)).all()) == 1
@@ -64,4 +68,5 @@ def test_purge_deletes_only_what_nothing_can_accept_any_more(database: Database)
         assert len(session.exec(select(LoginSession)).all()) == 1
         assert len(session.exec(select(AuthorizationCode)).all()) == 1
         assert len(session.exec(select(LoginThrottle)).all()) == 1
+        assert len(session.exec(select(AuditEvent)).all()) == 1
     assert timedelta(days=30) > CODE_MEMORY and timedelta(days=30) > FORGET_AFTER

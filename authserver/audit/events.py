@@ -1,0 +1,105 @@
+"""Recording a security event: one row in `audit_events` and one `authserver.audit` log line.
+
+    record_event(db, "token.revoked", client_id=..., kind="family", family_id=...)
+
+The row is written in the caller's transaction, so an event is stored exactly when the
+change it describes is (a rolled-back request leaves neither). Events without a
+transaction of their own (tokens of the self-contained client_credentials grant) go
+through an `AuditBuffer`. The request's id and client address, or the CLI's actor,
+come from the current `RequestContext`.
+
+Every event is also counted for the metrics (`authserver.metrics.count_event`).
+Callers pass identifiers only: a `jti`, a family id, a `kid`; never a token, code,
+secret, password or private key.
+"""
+
+import json
+import logging
+from typing import Any
+
+from sqlalchemy import insert
+from sqlmodel import Session
+
+from authserver.audit.models import AuditEvent
+from authserver.clock import utcnow
+from authserver.context import current_context
+
+log = logging.getLogger("authserver.audit")
+
+EVENTS = frozenset(
+    {
+        "login.succeeded",
+        "login.failed",
+        "login.throttled",
+        "consent.granted",
+        "token.issued",
+        "refresh.reuse_detected",
+        "code.reuse_detected",
+        "token.revoked",
+        "rate_limit.exceeded",  # logged and counted, not stored (note_event)
+        "session.ended",
+        "key.created",
+        "key.rotated",
+        "key.revoked",
+        "key.imported",
+        "client.created",
+        "client.deleted",
+        "user.created",
+        "user.disabled",
+        "user.sessions_revoked",
+        "db.purged",
+    }
+)
+
+Row = dict[str, Any]
+
+
+def record_event(
+    db: Session,
+    event: str,
+    *,
+    user_id: int | None = None,
+    username: str | None = None,
+    client_id: str | None = None,
+    **details: object,
+) -> None:
+    """Store and log one event in the caller's transaction."""
+    row = prepare_event(event, user_id=user_id, username=username, client_id=client_id, **details)
+    db.execute(insert(AuditEvent), [row])
+
+
+def note_event(event: str, *, client_id: str | None = None, **details: object) -> None:
+    """Log and count an event that is not stored: one a flood could repeat thousands of
+    times a second (`rate_limit.exceeded`), where a row each would feed the flood."""
+    prepare_event(event, client_id=client_id, **details)
+
+
+def prepare_event(
+    event: str,
+    *,
+    user_id: int | None = None,
+    username: str | None = None,
+    client_id: str | None = None,
+    **details: object,
+) -> Row:
+    """Log and count the event; the row to insert."""
+    if event not in EVENTS:
+        raise ValueError(f"unknown audit event {event!r}")
+    details = {name: value for name, value in details.items() if value is not None}
+    context = current_context()
+    row: Row = {
+        "occurred_at": utcnow(),
+        "event": event,
+        "actor": context.actor if context else None,
+        "user_id": user_id,
+        "username": username,
+        "client_id": client_id,
+        "client_address": context.client_address if context else None,
+        "request_id": context.request_id if context else None,
+        "details": json.dumps(details, separators=(",", ":"), default=str),
+    }
+    fields = {k: v for k, v in row.items() if v is not None and k not in ("details", "event")}
+    fields.pop("occurred_at")
+    fields.pop("request_id", None)  # every log line carries it already
+    log.info(event, extra={"fields": {"audit": event, **fields, **details}})
+    return row
