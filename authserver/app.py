@@ -50,10 +50,12 @@ def create_app(settings: Settings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        services.keyring.start()
         services.rotation.start()
         services.oauth.audit.start()
         yield
         services.rotation.stop()
+        services.keyring.stop()
         services.oauth.audit.close()
         database.dispose()
 

@@ -2,6 +2,7 @@
 
 from authserver.audit.models import AuditEvent
 from authserver.clients.models import Client
+from authserver.keys.models import SigningKey
 from authserver.leases import Lease
 from authserver.login.models import Consent, LoginSession, LoginThrottle
 from authserver.tokens.models import (
@@ -22,6 +23,7 @@ __all__ = [
     "LoginThrottle",
     "RefreshToken",
     "RevokedAccessToken",
+    "SigningKey",
     "TokenFamily",
     "User",
 ]

@@ -15,7 +15,6 @@ from authserver.audit import AuditBuffer, note_event, record_event
 from authserver.clients.authentication import authenticate_client
 from authserver.clients.cache import ClientCache
 from authserver.clients.models import Client
-from authserver.clients.rate_limit import ClientRateLimit
 from authserver.clock import utcnow
 from authserver.db import Database, is_storage_outage
 from authserver.errors import (
@@ -33,6 +32,7 @@ from authserver.grants.refresh_token import RefreshTokenGrant
 from authserver.keys.keyring import KeyRing
 from authserver.login.models import LoginSession
 from authserver.settings import Settings
+from authserver.throttling.clients import ClientRateLimit
 from authserver.tokens.access import AccessTokenIssuer
 from authserver.tokens.endpoints import IntrospectionEndpoint, RevocationEndpoint
 from authserver.tokens.id_token import IdTokenIssuer
@@ -96,8 +96,6 @@ class FormRequest(OAuth2Request):
         return self.payload.data
 
 
-_RATE_LIMITED_ENDPOINTS = frozenset({"revocation", "introspection"})
-
 # Grants whose tokens are self-contained: once the client is cached they need no storage.
 SELF_CONTAINED_GRANTS = frozenset({"client_credentials"})
 
@@ -111,6 +109,7 @@ class AuthorizationServer(_AuthorizationServer):
         access_tokens: AccessTokenIssuer,
         id_tokens: IdTokenIssuer,
         keyring: KeyRing,
+        rate_limit: ClientRateLimit,
     ) -> None:
         super().__init__()
         self.settings = settings
@@ -119,7 +118,7 @@ class AuthorizationServer(_AuthorizationServer):
         self._clients = clients
         self._access_tokens = access_tokens
         self.id_tokens = id_tokens
-        self._rate_limit = ClientRateLimit(settings.client_rate_limit)
+        self._rate_limit = rate_limit
         self.audit = AuditBuffer(database, settings.audit_flush_interval)
         self.register_grant(ClientCredentialsGrant)
         self.register_grant(AuthorizationCodeGrant, [S256CodeChallenge(), OpenIDCodeExtension()])
@@ -137,11 +136,10 @@ class AuthorizationServer(_AuthorizationServer):
         self, request: OAuth2Request, methods: Collection[str], endpoint: str = "token"
     ) -> Client:
         client = authenticate_client(request, methods, self.query_client, endpoint)
-        if endpoint in _RATE_LIMITED_ENDPOINTS:
-            wait = self._rate_limit.retry_after(client.client_id)
-            if wait is not None:
-                note_event("rate_limit.exceeded", client_id=client.client_id, endpoint=endpoint)
-                raise RateLimitedError(retry_after=wait)
+        wait = self._rate_limit.retry_after(client.client_id, endpoint)
+        if wait is not None:
+            note_event("rate_limit.exceeded", client_id=client.client_id, endpoint=endpoint)
+            raise RateLimitedError(retry_after=wait)
         return client
 
     def save_token(self, token: dict[str, Any], request: OAuth2Request) -> None:

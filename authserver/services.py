@@ -2,18 +2,24 @@
 
 from dataclasses import dataclass
 
+from authserver.audit import record_event
 from authserver.clients.cache import ClientCache
 from authserver.clients.models import Client
 from authserver.clients.repository import ClientRepository
 from authserver.clock import utcnow
 from authserver.db import Database
+from authserver.errors import KeyStoreError
+from authserver.keys.database import DatabaseKeyStore
 from authserver.keys.keyring import KeyRing
 from authserver.keys.rotation import ensure_signing_keys
 from authserver.keys.schedule import RotationSchedule
-from authserver.keys.store import FileKeyStore
+from authserver.keys.store import FileKeyStore, KeyStore
 from authserver.login.signin import SignIn
 from authserver.oauth import AuthorizationServer
 from authserver.settings import Settings
+from authserver.throttling.clients import ClientRateLimit
+from authserver.throttling.logins import DatabaseLoginThrottle, LoginThrottle, RedisLoginThrottle
+from authserver.throttling.shared import SharedCounters
 from authserver.tokens.access import AccessTokenIssuer
 from authserver.tokens.id_token import IdTokenIssuer
 
@@ -26,32 +32,72 @@ class Services:
     oauth: AuthorizationServer
     sign_in: SignIn
     rotation: RotationSchedule
+    counters: SharedCounters
 
 
-def key_store(settings: Settings) -> FileKeyStore:
+def open_key_store(settings: Settings, database: Database) -> KeyStore:
+    """The store AUTHSERVER_KEYS_STORE names: the key directory, or the database."""
     passphrase = settings.keys_passphrase
-    return FileKeyStore(settings.keys_dir, passphrase.get_secret_value() if passphrase else None)
+    secret = passphrase.get_secret_value() if passphrase else None
+    if settings.keys_store == "database":
+        return DatabaseKeyStore(database, secret)
+    return FileKeyStore(settings.keys_dir, secret)
+
+
+def prepare_key_store(settings: Settings, database: Database, store: KeyStore) -> None:
+    """Re-seal keys of the first file format, and give an empty store its first keys
+    (once, however many processes start together)."""
+    if isinstance(store, FileKeyStore):
+        store.upgrade_legacy_keys()
+    elif not store.read_records():
+        _refuse_to_shadow_file_keys(settings)
+    if ensure_signing_keys(store, settings.keys_rsa_bits, utcnow()):
+        with database.transaction() as db:
+            for record in store.read_records():
+                record_event(db, "key.created", kid=record.kid, state=record.state.value)
+
+
+def _refuse_to_shadow_file_keys(settings: Settings) -> None:
+    """A fleet switched to the database store must not sign with new keys while the
+    keys its tokens were signed with sit unpublished in the old directory."""
+    if FileKeyStore(settings.keys_dir, None).read_records():
+        raise KeyStoreError(
+            f"the database key store is empty but {settings.keys_dir} holds signing keys: "
+            f"run 'authserver keys import --from-dir {settings.keys_dir}' first "
+            "(or move that directory away to start with new keys)"
+        )
 
 
 def build_services(settings: Settings, database: Database) -> Services:
     """Create the first signing keys if the store is empty, then load them once."""
-    store = key_store(settings)
-    ensure_signing_keys(store, settings.keys_rsa_bits, utcnow())
+    store = open_key_store(settings, database)
+    prepare_key_store(settings, database, store)
     keyring = KeyRing(store, settings.keys_reload_interval)
     clients = ClientCache(
         lambda client_id: _load_client(database, client_id), settings.client_cache_ttl
     )
     access_tokens = AccessTokenIssuer(settings.issuer, keyring, settings.access_token_ttl)
     id_tokens = IdTokenIssuer(settings.issuer, keyring, settings.id_token_ttl)
-    oauth = AuthorizationServer(settings, database, clients, access_tokens, id_tokens, keyring)
+    redis_url = settings.redis_url.get_secret_value() if settings.redis_url else None
+    counters = SharedCounters(redis_url, settings.redis_key_prefix)
+    rate_limit = ClientRateLimit(counters, settings.client_rate_limits)
+    oauth = AuthorizationServer(
+        settings, database, clients, access_tokens, id_tokens, keyring, rate_limit
+    )
     sign_in = SignIn(
         database,
         settings.password_hashing(),
         settings.session_ttl,
         settings.login_max_concurrent_hashes,
+        _login_throttle(database, counters),
     )
     rotation = RotationSchedule(settings, store, database)
-    return Services(settings, database, keyring, oauth, sign_in, rotation)
+    return Services(settings, database, keyring, oauth, sign_in, rotation, counters)
+
+
+def _login_throttle(database: Database, counters: SharedCounters) -> LoginThrottle:
+    in_database = DatabaseLoginThrottle(database)
+    return RedisLoginThrottle(counters, in_database) if counters.configured else in_database
 
 
 def _load_client(database: Database, client_id: str) -> Client | None:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
+from limits import RateLimitItem, parse_many
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -45,8 +46,9 @@ class Settings(BaseSettings):
     refresh_token_ttl: timedelta = timedelta(days=7)
     default_audience: str | None = None
     client_cache_ttl: timedelta = timedelta(seconds=5)
-    # /revoke and /introspect: requests per second per client and process; 0 = off.
-    client_rate_limit: float = Field(default=1000, ge=0)
+    # /token, /revoke, /introspect, each per client: a `limits` rate ("1000/second",
+    # "600/minute;20000/hour"), a bare number meaning per second; "0" turns it off.
+    client_rate_limit: str = "1000/second"
     id_token_ttl: timedelta = timedelta(minutes=10)
     authorization_code_ttl: timedelta = timedelta(seconds=60)
     session_ttl: timedelta = timedelta(hours=12)
@@ -60,6 +62,8 @@ class Settings(BaseSettings):
     password_parallelism: int = Field(default=1, ge=1, le=64)
     # Shared rate limits and sign-in throttle for a fleet: redis://host:6379/0 (unset: none).
     redis_url: SecretStr | None = None
+    # Prefixes every Redis key, so several deployments can share one Redis.
+    redis_key_prefix: str = Field(default="authserver", pattern=r"^[A-Za-z0-9_.:-]{1,64}$")
     # Reverse proxies whose X-Forwarded-* headers are believed: CIDRs, comma-separated.
     trusted_proxies: Annotated[tuple[str, ...], NoDecode] = ()
     # When set, GET /metrics requires "Authorization: Bearer <this>".
@@ -90,6 +94,27 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return tuple(str(network) for network in parse_networks(value))
         return value
+
+    @field_validator("client_rate_limit", mode="before")
+    @classmethod
+    def _rate(cls, value: object) -> object:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            value = str(value)
+        if isinstance(value, str) and _INTEGER.fullmatch(value.strip()):
+            return "0" if int(value) == 0 else f"{int(value)}/second"
+        if isinstance(value, str) and value.strip() != "0":
+            try:
+                parse_many(value)
+            except ValueError:
+                raise ValueError(
+                    'must be a rate such as "1000/second" or "600/minute;20000/hour", or 0'
+                ) from None
+        return value
+
+    @property
+    def client_rate_limits(self) -> list[RateLimitItem]:
+        """The per-client limits; empty when turned off."""
+        return [] if self.client_rate_limit.strip() == "0" else parse_many(self.client_rate_limit)
 
     @field_validator("redis_url")
     @classmethod

@@ -130,6 +130,10 @@ export AUTHSERVER_ISSUER=$BASE
 unset AUTHSERVER_KEYS_RSA_BITS
 # Defaults for what the refresh run measures: no idle expiry, no reuse grace.
 unset AUTHSERVER_REFRESH_TOKEN_IDLE_TTL AUTHSERVER_REFRESH_REUSE_GRACE
+# One client makes every request: its per-client rate limit (1000/s per process by
+# default) would cap the figures. Off, as the peer has none; one process, no Redis.
+export AUTHSERVER_CLIENT_RATE_LIMIT=0
+unset AUTHSERVER_REDIS_URL AUTHSERVER_KEYS_STORE
 
 KEY=""
 # start_server NAME: serves AUTHSERVER_DATABASE_URL on $PORT, waits for /healthz, checks the key.

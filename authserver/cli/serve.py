@@ -16,8 +16,9 @@ def serve(
     port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
     workers: Annotated[int, typer.Option(min=1, max=64, help="Worker processes.")] = 1,
     access_log: Annotated[
-        bool, typer.Option(help="Log every request (AUTHSERVER_LOG_REQUESTS).")
-    ] = True,
+        bool | None,
+        typer.Option(help="Log every request (default: AUTHSERVER_LOG_REQUESTS, true)."),
+    ] = None,
     forwarded_allow_ips: Annotated[
         str | None,
         typer.Option(
@@ -28,7 +29,8 @@ def serve(
 ) -> None:
     """Serve the API. Checks settings, schema and keys first (creating keys once if none)."""
     # Workers build their apps from the environment: the options travel through it.
-    os.environ["AUTHSERVER_LOG_REQUESTS"] = "true" if access_log else "false"
+    if access_log is not None:
+        os.environ["AUTHSERVER_LOG_REQUESTS"] = "true" if access_log else "false"
     if forwarded_allow_ips is not None:
         os.environ["AUTHSERVER_TRUSTED_PROXIES"] = forwarded_allow_ips
     settings = load_settings()

@@ -15,14 +15,29 @@ async def healthz() -> JSONResponse:
 
 @router.get("/readyz")
 def readyz(services: AppServices) -> JSONResponse:
-    """Ready when the database answers and a current signing key is loaded."""
+    """Ready when the database answers and a current signing key is loaded. Redis is a
+    detail, not a condition: without it the server serves on, with limits counted in
+    the process (rate limits) and in the database (sign-in throttle)."""
     checks = {"database": services.database.ping(), "signing_key": _has_signing_key(services)}
     ready = all(checks.values())
     return JSONResponse(
-        {"status": "ready" if ready else "unavailable", "checks": checks},
+        {
+            "status": "ready" if ready else "unavailable",
+            "checks": checks,
+            "details": _limits(services.counters.status()),
+        },
         status_code=200 if ready else 503,
         headers={"Cache-Control": "no-store"},
     )
+
+
+def _limits(redis: str) -> dict[str, str]:
+    shared = redis == "ok"
+    return {
+        "redis": redis,
+        "rate_limits": "shared (redis)" if shared else "per process",
+        "login_throttle": "shared (redis)" if shared else "shared (database)",
+    }
 
 
 def _has_signing_key(services: AppServices) -> bool:

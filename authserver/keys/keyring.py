@@ -1,11 +1,18 @@
 """A process's view of the key store: the parsed signing key and the JWKS, kept in memory.
 
-Each process re-reads the manifest when it changes, checking at most once per
-AUTHSERVER_KEYS_RELOAD_INTERVAL; so a rotation reaches every process sharing the store
-within that interval, without a restart. A process that has not yet seen a rotation
-keeps signing with the key just retired, which stays published (see `key_retention`).
-If a reload fails (say, a key the passphrase cannot open), the process keeps its last
-good view, logs the cause, and reports not ready at /readyz until a reload succeeds.
+Requests only read the last loaded snapshot; they never wait on the store. While the
+server runs, a watcher thread (`start`) reloads it when the store changes: at once on
+a PostgreSQL notification (database store), else at the next poll, every
+AUTHSERVER_KEYS_RELOAD_INTERVAL. A rotation or an emergency `keys revoke` on any host
+therefore reaches every process within about a second (notified) or that interval.
+Without the watcher (a ring used outside a running server, or an interval of 0), each
+use checks the store at most once per interval instead.
+
+The private parts of `current` and `next` are opened at load, so promoting `next` never
+waits on the passphrase's KDF. A process that has not yet seen a rotation keeps signing
+with the key just retired, which stays published (see `key_retention`). If a reload
+fails (say, a key the passphrase cannot open), the process keeps its last good view,
+logs the cause, and reports not ready at /readyz until a reload succeeds.
 """
 
 import logging
@@ -21,7 +28,7 @@ from authserver.errors import KeyStoreError
 from authserver.keys.jwks import JwksDocument, build_jwks
 from authserver.keys.records import KeyRecord, KeyState
 from authserver.keys.rotation import published_records
-from authserver.keys.store import FileKeyStore
+from authserver.keys.store import KeyStore
 from authserver.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -38,7 +45,7 @@ def key_retention(settings: Settings) -> timedelta:
 
 @dataclass(frozen=True)
 class _Snapshot:
-    signature: tuple[int, int, int] | None
+    marker: object
     records: tuple[KeyRecord, ...]
     current_kid: str
     signing_key: RSAKey
@@ -48,14 +55,16 @@ class _Snapshot:
 
 
 class KeyRing:
-    def __init__(self, store: FileKeyStore, reload_interval: timedelta) -> None:
+    def __init__(self, store: KeyStore, reload_interval: timedelta) -> None:
         self._store = store
         self._reload_interval = reload_interval.total_seconds()
         self.reload_error: str | None = None
         self._parsed: dict[str, RSAKey] = {}
         self._lock = threading.Lock()
         self._checked_at = time.monotonic()
-        self._snapshot = self._load(self._store.manifest_signature())
+        self._stop = threading.Event()
+        self._watcher: threading.Thread | None = None
+        self._snapshot = self._load(self._store.change_marker())
 
     @property
     def current_kid(self) -> str:
@@ -63,7 +72,6 @@ class KeyRing:
 
     @property
     def signing_key(self) -> RSAKey:
-        """The current key, parsed once per process (parsing validates it: ~50 ms)."""
         return self._fresh().signing_key
 
     @property
@@ -79,42 +87,72 @@ class KeyRing:
         """The public key of a published `kid`; None once the key is removed (or never was)."""
         return self._fresh().verification_keys.get(kid)
 
-    def _fresh(self) -> _Snapshot:
-        snapshot = self._snapshot
-        if time.monotonic() - self._checked_at >= self._reload_interval:
-            with self._lock:
-                self._checked_at = time.monotonic()
-                signature = self._store.manifest_signature()
-                if signature != self._snapshot.signature or self._retired_key_expired():
-                    self._reload(signature)
-                snapshot = self._snapshot
-        return snapshot
+    def refresh(self) -> bool:
+        """Reload if the store changed or a retired key's time is up; True if it did."""
+        with self._lock:
+            self._checked_at = time.monotonic()
+            marker = self._store.change_marker()
+            if marker == self._snapshot.marker and not self._retired_key_expired():
+                return False
+            try:
+                self._snapshot = self._load(marker)
+                self.reload_error = None
+            except KeyStoreError as error:
+                self.reload_error = str(error)
+                log.error("key store reload failed, keeping the last good keys: %s", error)
+                return False
+            log.info("signing keys reloaded: %s signs", self._snapshot.current_kid)
+            return True
 
-    def _reload(self, signature: tuple[int, int, int] | None) -> None:
-        try:
-            self._snapshot = self._load(signature)
-            self.reload_error = None
-        except KeyStoreError as error:
-            self.reload_error = str(error)
-            log.error("key store reload failed, keeping the last good keys: %s", error)
+    def start(self) -> None:
+        """Watch the store from a thread; requests then never touch the store. With a
+        reload interval of 0 there is no thread: every use checks the store."""
+        if self._watcher is None and self._reload_interval > 0:
+            self._stop.clear()
+            self._watcher = threading.Thread(target=self._watch, name="keyring", daemon=True)
+            self._watcher.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._watcher is not None:
+            self._watcher.join(timeout=5)
+            self._watcher = None
+        self._store.close()
+
+    def _watch(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._store.wait_for_change(self._reload_interval, self._stop)
+                if not self._stop.is_set():
+                    self.refresh()
+            except Exception:
+                log.exception("checking the key store failed; retrying")
+                self._stop.wait(1.0)
+
+    def _fresh(self) -> _Snapshot:
+        stale = time.monotonic() - self._checked_at >= self._reload_interval
+        if stale and self._watcher is None:
+            self.refresh()
+        return self._snapshot
 
     def _retired_key_expired(self) -> bool:
         published = published_records(list(self._snapshot.records), utcnow())
         return tuple(r.kid for r in published) != self._snapshot.published_kids
 
-    def _load(self, signature: tuple[int, int, int] | None) -> _Snapshot:
+    def _load(self, marker: object) -> _Snapshot:
         stored = self._store.read_records()
         records = published_records(stored, utcnow())
         current = next((r for r in records if r.state is KeyState.CURRENT), None)
         if current is None:
-            raise KeyStoreError(f"no current signing key in {self._store.directory}")
-        key = self._parsed_key(current)
-        self._parsed = {current.kid: key}
+            raise KeyStoreError(f"no current signing key in {self._store.description}")
+        upcoming = [r for r in records if r.state is KeyState.NEXT]
+        parsed = {r.kid: self._parsed_key(r) for r in [current, *upcoming]}
+        self._parsed = parsed
         return _Snapshot(
-            signature=signature,
+            marker=marker,
             records=tuple(stored),
             current_kid=current.kid,
-            signing_key=key,
+            signing_key=parsed[current.kid],
             published_kids=tuple(r.kid for r in records),
             verification_keys={r.kid: RSAKey.import_key(r.public_jwk) for r in records},
             jwks=build_jwks(records),

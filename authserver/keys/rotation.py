@@ -8,7 +8,7 @@ from joserfc.jwk import RSAKey
 
 from authserver.errors import KeyStoreError
 from authserver.keys.records import PUBLIC_MEMBERS, KeyRecord, KeyState
-from authserver.keys.store import FileKeyStore
+from authserver.keys.store import KeyStore
 
 
 @dataclass(frozen=True)
@@ -20,7 +20,7 @@ class Rotation:
     warnings: list[str] = field(default_factory=list)
 
 
-def generate_signing_key(store: FileKeyStore, bits: int, now: datetime) -> KeyRecord:
+def generate_signing_key(store: KeyStore, bits: int, now: datetime) -> KeyRecord:
     """A new RSA key, saved to the store; `kid` is its RFC 7638 thumbprint."""
     key = RSAKey.generate_key(bits, {"alg": "RS256", "use": "sig"}, auto_kid=True)
     store.save_private_key(key)
@@ -33,7 +33,7 @@ def generate_signing_key(store: FileKeyStore, bits: int, now: datetime) -> KeyRe
     )
 
 
-def ensure_signing_keys(store: FileKeyStore, bits: int, now: datetime) -> bool:
+def ensure_signing_keys(store: KeyStore, bits: int, now: datetime) -> bool:
     """Give an empty store a `current` and a `next` key; True when it created them."""
     with store.locked():
         if store.read_records():
@@ -45,7 +45,7 @@ def ensure_signing_keys(store: FileKeyStore, bits: int, now: datetime) -> bool:
 
 
 def rotate_signing_keys(
-    store: FileKeyStore,
+    store: KeyStore,
     bits: int,
     now: datetime,
     *,
@@ -125,7 +125,7 @@ class Revocation:
     warnings: list[str] = field(default_factory=list)
 
 
-def revoke_signing_key(store: FileKeyStore, kid: str, bits: int, now: datetime) -> Revocation:
+def revoke_signing_key(store: KeyStore, kid: str, bits: int, now: datetime) -> Revocation:
     """Emergency removal of a compromised key: out of the JWKS and off the disk at once.
 
     The JWKS is never empty: revoking `current` promotes `next` (unannounced for any

@@ -14,10 +14,11 @@ from datetime import datetime, timedelta
 
 from authserver.clock import utcnow
 from authserver.db import Database
+from authserver.keys.events import record_rotation
 from authserver.keys.keyring import key_retention
 from authserver.keys.records import KeyRecord
 from authserver.keys.rotation import Rotation, rotate_signing_keys, rotation_due
-from authserver.keys.store import FileKeyStore
+from authserver.keys.store import KeyStore
 from authserver.leases import acquire_lease
 from authserver.settings import Settings
 
@@ -27,7 +28,7 @@ LEASE = "key-rotation"
 
 
 class RotationSchedule:
-    def __init__(self, settings: Settings, store: FileKeyStore, database: Database) -> None:
+    def __init__(self, settings: Settings, store: KeyStore, database: Database) -> None:
         self._settings = settings
         self._store = store
         self._database = database
@@ -67,6 +68,8 @@ class RotationSchedule:
         )
         if rotation is not None:
             log.info("rotated signing keys: %s now signs", rotation.promoted_kid)
+            with self._database.transaction() as db:
+                record_rotation(db, rotation, scheduled=True)
         return rotation
 
     def start(self) -> None:

@@ -1,43 +1,72 @@
-"""The file key store in AUTHSERVER_KEYS_DIR: one PKCS#8 file per key and a manifest.
+"""Where signing keys live: the `KeyStore` interface, and the file store in AUTHSERVER_KEYS_DIR.
 
     keys/
-      keyring.json    the records (kid, state, public JWK, dates), replaced atomically
-      key-<kid>.pem   the private key, encrypted with AUTHSERVER_KEYS_PASSPHRASE when set
-      .lock           flock(2) target that serialises key creation and rotation
+      keyring.json        the records (kid, state, public JWK, dates), replaced atomically
+      key-<kid>.sealed    the private key sealed with AUTHSERVER_KEYS_PASSPHRASE (`sealing`)
+      key-<kid>.pem       the private key in the clear (development mode, no passphrase)
+      .lock               flock(2) target that serialises key creation and rotation
 
 Files are 0600 in a 0700 directory; looser permissions on existing keys stop the server.
+The database store (`keys.database`) serves a fleet of hosts; both follow one interface.
 """
 
 import fcntl
 import json
+import logging
 import os
 import stat
+import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
+from typing import Protocol
 
-from cryptography.hazmat.primitives.serialization import (
-    BestAvailableEncryption,
-    Encoding,
-    KeySerializationEncryption,
-    NoEncryption,
-    PrivateFormat,
-)
 from joserfc.jwk import RSAKey
 
 from authserver.errors import KeyStoreError
+from authserver.keys.material import is_legacy_encrypted, protect, recover
 from authserver.keys.records import KeyRecord
+
+log = logging.getLogger(__name__)
 
 MANIFEST = "keyring.json"
 _PRIVATE_FILE_MODE = 0o600
 _DIRECTORY_MODE = 0o700
-_ENCRYPTED_PEM = b"-----BEGIN ENCRYPTED PRIVATE KEY-----"
-_KEY_PARAMETERS = {"alg": "RS256", "use": "sig"}
+
+
+class KeyStore(Protocol):
+    """Records and private keys. `locked()` serialises changes across processes (and
+    hosts, for the database store); records are written whole by `write_records`."""
+
+    description: str
+
+    def locked(self) -> AbstractContextManager[None]: ...
+
+    def read_records(self) -> list[KeyRecord]: ...
+
+    def write_records(self, records: list[KeyRecord]) -> None: ...
+
+    def save_private_key(self, key: RSAKey) -> None: ...
+
+    def load_private_key(self, kid: str) -> RSAKey: ...
+
+    def delete_private_key(self, kid: str) -> None: ...
+
+    def change_marker(self) -> object:
+        """A value that differs whenever the records change (cheap to ask)."""
+        ...
+
+    def wait_for_change(self, timeout: float, stop: threading.Event) -> None:
+        """Block until the records may have changed, `timeout` passed or `stop` is set."""
+        ...
+
+    def close(self) -> None: ...
 
 
 class FileKeyStore:
     def __init__(self, directory: Path, passphrase: str | None) -> None:
         self.directory = directory
+        self.description = f"the key directory {directory}"
         self._passphrase = passphrase
 
     @contextmanager
@@ -51,13 +80,19 @@ class FileKeyStore:
         finally:
             os.close(fd)
 
-    def manifest_signature(self) -> tuple[int, int, int] | None:
+    def change_marker(self) -> tuple[int, int, int] | None:
         """Changes whenever the manifest is replaced; None when there is none."""
         try:
             info = (self.directory / MANIFEST).stat()
         except FileNotFoundError:
             return None
         return (info.st_ino, info.st_mtime_ns, info.st_size)
+
+    def wait_for_change(self, timeout: float, stop: threading.Event) -> None:
+        stop.wait(timeout)  # a file changes silently: poll
+
+    def close(self) -> None:
+        """Nothing to release."""
 
     def read_records(self) -> list[KeyRecord]:
         path = self.directory / MANIFEST
@@ -74,44 +109,36 @@ class FileKeyStore:
         self._write_atomically(MANIFEST, json.dumps(document, indent=2).encode("utf-8"))
 
     def save_private_key(self, key: RSAKey) -> None:
-        pem = key.private_key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, self._encryption())
-        self._write_atomically(f"key-{key.kid}.pem", pem)
-
-    def _encryption(self) -> KeySerializationEncryption:
-        # PKCS#8 with cryptography's best available scheme (PBES2, AES-256-CBC). Its KDF
-        # rounds are not adjustable for PKCS#8: use a long random passphrase (docs/keys.md).
-        if self._passphrase is None:
-            return NoEncryption()
-        return BestAvailableEncryption(self._passphrase.encode("utf-8"))
+        stored = protect(key, self._passphrase).encode("ascii")
+        suffix = "pem" if self._passphrase is None else "sealed"
+        self._write_atomically(f"key-{key.thumbprint()}.{suffix}", stored)
 
     def load_private_key(self, kid: str) -> RSAKey:
-        """Parse (and validate) one private key; callers keep the result, it costs ~50 ms."""
-        path = self.directory / f"key-{kid}.pem"
+        """Parse (and validate) one private key; callers keep the result: it costs ~50 ms,
+        and opening a sealed key ~0.3 s more."""
+        path = self._private_key_path(kid)
         self.check_permissions(path)
-        pem = path.read_bytes()
-        encrypted = pem.startswith(_ENCRYPTED_PEM)
-        if encrypted and self._passphrase is None:
-            raise KeyStoreError(f"{path.name} is encrypted: set AUTHSERVER_KEYS_PASSPHRASE")
-        if not encrypted and self._passphrase is not None:
-            raise KeyStoreError(
-                f"{path.name} is not encrypted but AUTHSERVER_KEYS_PASSPHRASE is set; "
-                "refusing a key stored in the clear"
-            )
-        try:
-            key = RSAKey.import_key(
-                pem, _KEY_PARAMETERS, password=self._passphrase if encrypted else None
-            )
-        except (ValueError, TypeError):
-            raise KeyStoreError(
-                f"cannot load {path.name}: wrong passphrase or damaged file"
-            ) from None
-        if key.thumbprint() != kid:
-            raise KeyStoreError(f"{path.name} does not hold the key its name says")
-        key.ensure_kid()
-        return key
+        return recover(path.read_bytes(), kid, self._passphrase, path.name)
 
     def delete_private_key(self, kid: str) -> None:
-        (self.directory / f"key-{kid}.pem").unlink(missing_ok=True)
+        for suffix in ("sealed", "pem"):
+            (self.directory / f"key-{kid}.{suffix}").unlink(missing_ok=True)
+
+    def upgrade_legacy_keys(self) -> list[str]:
+        """Re-seal keys the first file store encrypted as PKCS#8 (weak KDF); their kids."""
+        if self._passphrase is None or not any(self.directory.glob("key-*.pem")):
+            return []
+        upgraded = []
+        with self.locked():
+            for record in self.read_records():
+                legacy = self.directory / f"key-{record.kid}.pem"
+                if legacy.exists() and is_legacy_encrypted(legacy.read_bytes()):
+                    self.save_private_key(self.load_private_key(record.kid))
+                    legacy.unlink()
+                    upgraded.append(record.kid)
+        for kid in upgraded:
+            log.info("re-sealed signing key %s with scrypt and AES-256-GCM", kid)
+        return upgraded
 
     def check_permissions(self, path: Path | None = None) -> None:
         for target, allowed in ((self.directory, _DIRECTORY_MODE), (path, _PRIVATE_FILE_MODE)):
@@ -124,10 +151,17 @@ class FileKeyStore:
                     f"(chmod {allowed:o} {target})"
                 )
 
+    def _private_key_path(self, kid: str) -> Path:
+        for suffix in ("sealed", "pem"):
+            path = self.directory / f"key-{kid}.{suffix}"
+            if path.exists():
+                return path
+        raise KeyStoreError(f"the private key of {kid} is missing from {self.directory}")
+
     def _prepare_directory(self) -> None:
         """Create the directory 0700; tighten a fresh one (e.g. a git checkout's keys/)."""
         self.directory.mkdir(mode=_DIRECTORY_MODE, parents=True, exist_ok=True)
-        if not any(self.directory.glob("key-*.pem")):
+        if not any(self.directory.glob("key-*")):
             os.chmod(self.directory, _DIRECTORY_MODE)
         self.check_permissions()
 

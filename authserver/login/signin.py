@@ -21,15 +21,7 @@ from authserver.login.sessions import (
     renew_session,
     start_session,
 )
-from authserver.login.throttle import (
-    FREE_ATTEMPTS_PER_ACCOUNT,
-    FREE_ATTEMPTS_PER_ADDRESS,
-    account_key,
-    address_key,
-    clear_attempts,
-    forgive_attempt,
-    reserve_attempt,
-)
+from authserver.throttling.logins import LoginThrottle
 from authserver.users.authentication import find_user_for_sign_in, password_matches
 from authserver.users.models import User
 from authserver.users.passwords import PasswordHashing
@@ -51,8 +43,10 @@ class SignIn:
         hashing: PasswordHashing,
         session_ttl: timedelta,
         max_hashes: int,
+        throttle: LoginThrottle,
     ) -> None:
         self._database = database
+        self._throttle = throttle
         self._hashing = hashing
         self._session_ttl = session_ttl
         self._slots = threading.BoundedSemaphore(max_hashes)
@@ -62,10 +56,12 @@ class SignIn:
     ) -> SignInResult:
         """Sign in. The browser's `previous` session gets a new secret if it is the same
         user's (its `sid` and token families live on), else it ends."""
-        if wait := self._reserve(username, address):
+        if wait := self._throttle.reserve(username, address):
+            with self._database.transaction() as db:
+                record_event(db, "login.throttled", wait_seconds=int(wait.total_seconds()) + 1)
             return SignInResult(retry_after=wait)
         if not self._slots.acquire(timeout=_SLOT_TIMEOUT_SECONDS):
-            self._forgive(username, address)  # turned away unheard: no failed attempt
+            self._throttle.turned_away(username, address)
             return SignInResult(busy=True)
         try:
             with self._database.transaction() as db:
@@ -75,15 +71,15 @@ class SignIn:
         finally:
             self._slots.release()
         if not matches or user is None or user.id is None:
+            self._throttle.failed(username, address)
             self._record_failure(user)
             return SignInResult()
+        self._throttle.succeeded(username, address)
         with self._database.transaction() as db:
             now = utcnow()
-            clear_attempts(db, account_key(username))
             if upgraded:
                 user.password_hash, user.updated_at = upgraded, now
                 db.add(user)
-            forgive_attempt(db, address_key(address))
             if previous is not None and previous.user_id == user.id:
                 started = renew_session(db, previous, now, self._session_ttl)
             else:
@@ -116,20 +112,3 @@ class SignIn:
         if user is None or not self._hashing.needs_rehash(user.password_hash):
             return None
         return self._hashing.hash(password)
-
-    def _forgive(self, username: str, address: str) -> None:
-        with self._database.transaction() as db:
-            forgive_attempt(db, account_key(username))
-            forgive_attempt(db, address_key(address))
-
-    def _reserve(self, username: str, address: str) -> timedelta | None:
-        with self._database.transaction() as db:
-            now = utcnow()
-            waits = [
-                reserve_attempt(db, account_key(username), FREE_ATTEMPTS_PER_ACCOUNT, now),
-                reserve_attempt(db, address_key(address), FREE_ATTEMPTS_PER_ADDRESS, now),
-            ]
-            wait = max((w for w in waits if w), default=None)
-            if wait is not None:
-                record_event(db, "login.throttled", wait_seconds=int(wait.total_seconds()) + 1)
-        return wait

@@ -47,9 +47,11 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_server(environment: dict[str, str], *arguments: str) -> Iterator[str]:
-    """`authserver serve` on a free loopback port; yields its base URL."""
-    port = free_port()
+def running_server(
+    environment: dict[str, str], *arguments: str, port: int | None = None
+) -> Iterator[str]:
+    """`authserver serve` on a free loopback port (or `port`); yields its base URL."""
+    port = port or free_port()
     base_url = f"http://127.0.0.1:{port}"
     environment = {"AUTHSERVER_ISSUER": base_url, **environment}
     process = subprocess.Popen(

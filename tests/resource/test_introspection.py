@@ -26,7 +26,7 @@ def active(**changes: Any) -> dict[str, Any]:
         "aud": AUDIENCE,
         "client_id": "web",
         "scope": "orders:read",
-        "exp": now + 600,
+        "exp": now + 86400,  # built at collection: still valid however long the suite runs
         "iat": now,
         "jti": "j1",
         "token_type": "Bearer",
