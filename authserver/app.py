@@ -22,6 +22,7 @@ from authserver.http import (
     health,
     login,
     logout,
+    metrics,
     revocation,
     token,
     userinfo,
@@ -32,6 +33,7 @@ from authserver.http.cors import CorsMiddleware
 from authserver.http.pages import PAGE_PATHS, error_page
 from authserver.http.proxies import TrustedProxies
 from authserver.logs import configure_logging
+from authserver.metrics import observe_request
 from authserver.networks import parse_networks
 from authserver.oauth import error_response, json_response
 from authserver.schema import ensure_schema_is_current
@@ -80,6 +82,7 @@ def create_app(settings: Settings) -> FastAPI:
         userinfo,
         assets,
         health,
+        metrics,
     ):
         app.include_router(module.router)
     app.add_middleware(CorsMiddleware)
@@ -101,6 +104,7 @@ class AuthServerApp(FastAPI):
             super().build_middleware_stack(),
             proxies=self._proxies,
             log_requests=self._log_requests,
+            observe=observe_request,
         )
 
 

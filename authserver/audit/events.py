@@ -23,6 +23,7 @@ from sqlmodel import Session
 from authserver.audit.models import AuditEvent
 from authserver.clock import utcnow
 from authserver.context import current_context
+from authserver.metrics import count_event
 
 log = logging.getLogger("authserver.audit")
 
@@ -102,4 +103,5 @@ def prepare_event(
     fields.pop("occurred_at")
     fields.pop("request_id", None)  # every log line carries it already
     log.info(event, extra={"fields": {"audit": event, **fields, **details}})
+    count_event(event, {**fields, **details})
     return row

@@ -8,6 +8,7 @@ import uvicorn
 
 from authserver.app import create_app
 from authserver.logs import configure_logging, logging_config
+from authserver.metrics import metrics_directory
 from authserver.settings import load_settings
 
 
@@ -35,20 +36,22 @@ def serve(
         os.environ["AUTHSERVER_TRUSTED_PROXIES"] = forwarded_allow_ips
     settings = load_settings()
     configure_logging(settings.effective_log_format)
-    app = create_app(settings)
-    options: dict[str, object] = {
-        "host": host,
-        "port": port,
-        # Requests are logged by our middleware (with their request id), and forwarding
-        # headers are handled there too (AUTHSERVER_TRUSTED_PROXIES), not by uvicorn.
-        "access_log": False,
-        "proxy_headers": False,
-        "log_config": logging_config(settings.effective_log_format),
-    }
-    if workers == 1:
-        uvicorn.run(app, **options)  # type: ignore[arg-type]
-        return
-    # Each worker builds its own app from the same environment; the checks above passed.
-    uvicorn.run(
-        "authserver.app:create_app_from_environment", factory=True, workers=workers, **options
-    )  # type: ignore[arg-type]
+    # Before any metric exists and any worker is spawned: they share one directory.
+    with metrics_directory(workers):
+        app = create_app(settings)
+        options: dict[str, object] = {
+            "host": host,
+            "port": port,
+            # Requests are logged by our middleware (with their request id), and forwarding
+            # headers are handled there too (AUTHSERVER_TRUSTED_PROXIES), not by uvicorn.
+            "access_log": False,
+            "proxy_headers": False,
+            "log_config": logging_config(settings.effective_log_format),
+        }
+        if workers == 1:
+            uvicorn.run(app, **options)  # type: ignore[arg-type]
+            return
+        # Each worker builds its own app from the same environment; the checks above passed.
+        uvicorn.run(
+            "authserver.app:create_app_from_environment", factory=True, workers=workers, **options
+        )  # type: ignore[arg-type]
