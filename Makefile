@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEV := AUTHSERVER_MODE=development
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench fleet clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -35,6 +35,11 @@ lint: $(VENV)/.installed-dev
 
 bench: $(VENV)/.installed-dev
 	bash bench/run.sh
+
+# Two replicas behind nginx with TLS, on this machine's PostgreSQL and Redis, until Ctrl-C
+# (docs/deployment.md).
+fleet: $(VENV)/.installed
+	$(BIN)/python deploy/fleet.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache examples/express/node_modules
