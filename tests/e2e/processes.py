@@ -5,9 +5,10 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import httpx
@@ -48,39 +49,46 @@ def free_port() -> int:
 
 @contextmanager
 def running_server(
-    environment: dict[str, str], *arguments: str, port: int | None = None
+    environment: dict[str, str],
+    *arguments: str,
+    port: int | None = None,
+    log: Path | None = None,
 ) -> Iterator[str]:
-    """`authserver serve` on a free loopback port (or `port`); yields its base URL."""
+    """`authserver serve` on a free loopback port (or `port`); yields its base URL.
+
+    Its log (stderr) goes to a file, `log` or a temporary one: a pipe nobody reads would
+    fill up and stall the server once it has logged 64 KiB (audit lines, say)."""
     port = port or free_port()
     base_url = f"http://127.0.0.1:{port}"
     environment = {"AUTHSERVER_ISSUER": base_url, **environment}
-    process = subprocess.Popen(
-        [AUTHSERVER, "serve", "--port", str(port), "--no-access-log", *arguments],
-        env=environment,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
-    try:
-        _wait_until_ready(base_url, process)
-        yield base_url
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
+    with ExitStack() as cleanup:
+        if log is None:
+            log = Path(cleanup.enter_context(tempfile.TemporaryDirectory())) / "server.log"
+        stderr = cleanup.enter_context(log.open("wb"))
+        process = subprocess.Popen(
+            [AUTHSERVER, "serve", "--port", str(port), "--no-access-log", *arguments],
+            env=environment,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            start_new_session=True,
+        )
         try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-        if process.stderr:
-            process.stderr.close()
+            _wait_until_ready(base_url, process, log)
+            yield base_url
+        finally:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
 
 
-def _wait_until_ready(base_url: str, process: subprocess.Popen[bytes]) -> None:
+def _wait_until_ready(base_url: str, process: subprocess.Popen[bytes], log: Path) -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            error = process.stderr.read().decode() if process.stderr else ""
-            raise RuntimeError(f"the server exited: {error[-2000:]}")
+            raise RuntimeError(f"the server exited: {log.read_text()[-2000:]}")
         try:
             if httpx.get(f"{base_url}/readyz", timeout=1).status_code == 200:
                 return
