@@ -23,10 +23,10 @@ from pathlib import Path
 
 import httpx
 import psycopg
+from local_nginx import prepare_nginx
 
 ROOT = Path(__file__).resolve().parent.parent
 FLEET = ROOT / "var" / "fleet"
-TEMPLATES = ROOT / "deploy" / "nginx"
 AUTHSERVER = str(Path(sys.executable).with_name("authserver"))
 
 HOST = "127.0.0.1"
@@ -251,45 +251,19 @@ def start_replica(environment: dict[str, str], number: int, port: int) -> subpro
 
 
 def start_nginx(nginx: str) -> subprocess.Popen[bytes]:
-    for temp in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
-        (NGINX_DIR / "temp" / temp).mkdir(parents=True, exist_ok=True)
-    site = NGINX_DIR / "authserver.conf"
-    site.write_text(
-        render(
-            TEMPLATES / "authserver.conf.template",
-            PROXY_LISTEN=f"{HOST}:{PROXY_PORT}",
-            PROXY_SERVER_NAME=f"{HOST} localhost",
-            PROXY_UPSTREAM_1=f"{HOST}:{REPLICA_PORTS[0]}",
-            PROXY_UPSTREAM_2=f"{HOST}:{REPLICA_PORTS[1]}",
-            PROXY_TLS_CERTIFICATE=str(CERTIFICATE),
-            PROXY_TLS_CERTIFICATE_KEY=str(CERTIFICATE_KEY),
-            PROXY_ACCESS_LOG=str(NGINX_DIR / "access.log"),
+    try:
+        command = prepare_nginx(
+            nginx,
+            NGINX_DIR,
+            listen=f"{HOST}:{PROXY_PORT}",
+            server_name=f"{HOST} localhost",
+            upstreams=(f"{HOST}:{REPLICA_PORTS[0]}", f"{HOST}:{REPLICA_PORTS[1]}"),
+            certificate=CERTIFICATE,
+            key=CERTIFICATE_KEY,
         )
-    )
-    main_conf = NGINX_DIR / "nginx.conf"
-    main_conf.write_text(
-        render(
-            TEMPLATES / "local.conf.template",
-            PROXY_RUNTIME_DIR=str(NGINX_DIR),
-            PROXY_SITE=str(site),
-        )
-    )
-    command = [nginx, "-p", str(NGINX_DIR), "-c", str(main_conf)]
-    command += ["-e", str(NGINX_DIR / "error.log")]
-    checked = subprocess.run([*command, "-t", "-q"], capture_output=True, text=True)
-    if checked.returncode != 0:
-        raise FleetError(f"nginx -t: {checked.stderr.strip()}")
-    return subprocess.Popen(
-        [*command, "-g", "daemon off;"], stdin=subprocess.DEVNULL, start_new_session=True
-    )
-
-
-def render(template: Path, **values: str) -> str:
-    """envsubst with a list, as the nginx image does: only ${NAME} for the names given."""
-    text = template.read_text()
-    for name, value in values.items():
-        text = text.replace("${" + name + "}", value)
-    return text
+    except RuntimeError as error:
+        raise FleetError(str(error)) from None
+    return subprocess.Popen(command, stdin=subprocess.DEVNULL, start_new_session=True)
 
 
 def proxy_client() -> httpx.Client:

@@ -12,8 +12,10 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+import httpx
 from httpx import Client, Response
 
+from tests.factories import SERVICE_AUDIENCE
 from tests.factories import WEB_APP_REDIRECT_URI as REDIRECT_URI
 from tests.http.tokens import basic
 
@@ -179,3 +181,13 @@ def code_flow_tokens(
         response = exchange_code(browser, client_id, secret, code, pkce.verifier, resource=resource)
     assert response.status_code == 200, response.text
     return response.json()
+
+
+def service_token(
+    base_url: str, credentials: tuple[str, str], resource: str = SERVICE_AUDIENCE
+) -> str:
+    """A client_credentials access token for `resource` from a real server."""
+    data = {"grant_type": "client_credentials", "resource": resource}
+    response = httpx.post(f"{base_url}/token", data=data, auth=credentials)
+    assert response.status_code == 200, response.text
+    return response.json()["access_token"]

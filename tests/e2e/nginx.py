@@ -4,6 +4,7 @@ The project's own templates are rendered with test ports and paths, as `make fle
 the server's JSON log goes to a file so that tests can read its access-log lines.
 """
 
+import importlib.util
 import ipaddress
 import json
 import os
@@ -26,8 +27,16 @@ from cryptography.x509.oid import NameOID
 
 from tests.e2e.processes import AUTHSERVER
 
+# deploy/ is scripts, not a package: load the one module the fleet and this test share.
+_spec = importlib.util.spec_from_file_location(
+    "local_nginx", Path(__file__).resolve().parents[2] / "deploy" / "local_nginx.py"
+)
+assert _spec is not None and _spec.loader is not None
+local_nginx = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(local_nginx)
+prepare_nginx = local_nginx.prepare_nginx
+
 NGINX = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/usr/local/sbin")
-TEMPLATES = Path(__file__).resolve().parents[2] / "deploy" / "nginx"
 
 
 def make_certificate(directory: Path) -> tuple[Path, Path]:
@@ -66,14 +75,6 @@ def trusting(certificate: Path) -> ssl.SSLContext:
     return ssl.create_default_context(cafile=str(certificate))
 
 
-def render(template: Path, **values: str) -> str:
-    """Fill in ${NAME} for the names given, as the nginx image's envsubst does."""
-    text = template.read_text()
-    for name, value in values.items():
-        text = text.replace("${" + name + "}", value)
-    return text
-
-
 @contextmanager
 def running_nginx(
     directory: Path, *, port: int, upstream: str, certificate: Path, key: Path
@@ -81,34 +82,17 @@ def running_nginx(
     """nginx on 127.0.0.1:`port` with TLS, proxying to `upstream` (host:port, both upstream
     entries); every file it writes is under `directory`. Yields its https base URL."""
     assert NGINX is not None
-    for temp in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
-        (directory / "temp" / temp).mkdir(parents=True, exist_ok=True)
-    site = directory / "authserver.conf"
-    site.write_text(
-        render(
-            TEMPLATES / "authserver.conf.template",
-            PROXY_LISTEN=f"127.0.0.1:{port}",
-            PROXY_SERVER_NAME="127.0.0.1",
-            PROXY_UPSTREAM_1=upstream,
-            PROXY_UPSTREAM_2=upstream,
-            PROXY_TLS_CERTIFICATE=str(certificate),
-            PROXY_TLS_CERTIFICATE_KEY=str(key),
-            PROXY_ACCESS_LOG=str(directory / "access.log"),
-        )
+    command = prepare_nginx(
+        NGINX,
+        directory,
+        listen=f"127.0.0.1:{port}",
+        server_name="127.0.0.1",
+        upstreams=(upstream, upstream),
+        certificate=certificate,
+        key=key,
     )
-    main = directory / "nginx.conf"
-    main.write_text(
-        render(
-            TEMPLATES / "local.conf.template",
-            PROXY_RUNTIME_DIR=str(directory),
-            PROXY_SITE=str(site),
-        )
-    )
-    command = [NGINX, "-p", str(directory), "-c", str(main), "-e", str(directory / "error.log")]
-    checked = subprocess.run([*command, "-t", "-q"], capture_output=True, text=True)
-    assert checked.returncode == 0, checked.stderr
     process = subprocess.Popen(
-        [*command, "-g", "daemon off;"],
+        command,
         stdin=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,

@@ -21,7 +21,7 @@ from authserver.db import Database
 from tests.conftest import database_for_a_test
 from tests.e2e.processes import cli_environment, free_port, run_cli, running_server
 from tests.factories import SERVICE_AUDIENCE, make_client, make_user, make_web_app
-from tests.flows import code_flow_tokens
+from tests.flows import code_flow_tokens, service_token
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgresql]
 
@@ -73,13 +73,6 @@ def service(pg_database: Database) -> tuple[str, str]:
     return client.client_id, secret
 
 
-def issue(base_url: str, service: tuple[str, str]) -> str:
-    data = {"grant_type": "client_credentials", "resource": SERVICE_AUDIENCE}
-    response = httpx.post(f"{base_url}/token", data=data, auth=service)
-    assert response.status_code == 200, response.text
-    return response.json()["access_token"]
-
-
 def kid_of(token: str) -> str:
     return jwt.get_unverified_header(token)["kid"]
 
@@ -110,7 +103,7 @@ def seconds_until(condition: Callable[[], bool], bound: float) -> float:
 def test_the_replicas_sign_and_publish_the_same_keys(
     fleet: Fleet, service: tuple[str, str]
 ) -> None:
-    from_a, from_b = issue(fleet.a, service), issue(fleet.b, service)
+    from_a, from_b = service_token(fleet.a, service), service_token(fleet.b, service)
     assert kid_of(from_a) == kid_of(from_b)
     assert verify_with_jwks_of(fleet.b, from_a, fleet.issuer)["client_id"] == service[0]
     assert verify_with_jwks_of(fleet.a, from_b, fleet.issuer)["client_id"] == service[0]
@@ -122,14 +115,16 @@ def test_the_replicas_sign_and_publish_the_same_keys(
 def test_a_rotation_on_a_reaches_b_within_the_bound(
     fleet: Fleet, service: tuple[str, str], record_property: Callable[[str, object], None]
 ) -> None:
-    before = kid_of(issue(fleet.b, service))
+    before = kid_of(service_token(fleet.b, service))
     promoted = fleet.cli("keys", "rotate", "--json")
     new_kid = json.loads(promoted)["current"]
     assert new_kid != before
-    took = seconds_until(lambda: kid_of(issue(fleet.b, service)) == new_kid, PROPAGATION_BOUND_S)
+    took = seconds_until(
+        lambda: kid_of(service_token(fleet.b, service)) == new_kid, PROPAGATION_BOUND_S
+    )
     record_property("rotation_reached_b_seconds", round(took, 3))
     print(f"rotation reached replica B in {took:.3f} s")
-    token = issue(fleet.b, service)
+    token = service_token(fleet.b, service)
     assert verify_with_jwks_of(fleet.a, token, fleet.issuer)
     jwks_b = [key["kid"] for key in httpx.get(f"{fleet.b}/.well-known/jwks.json").json()["keys"]]
     assert jwks_b[0] == new_kid and before in jwks_b  # the retired key stays published
@@ -138,7 +133,7 @@ def test_a_rotation_on_a_reaches_b_within_the_bound(
 def test_an_emergency_revoke_on_a_makes_its_tokens_inactive_at_a_and_b(
     fleet: Fleet, service: tuple[str, str]
 ) -> None:
-    token = issue(fleet.a, service)
+    token = service_token(fleet.a, service)
     assert active(fleet.a, token, service) and active(fleet.b, token, service)
     fleet.cli("keys", "revoke", kid_of(token))
     seconds_until(lambda: not active(fleet.b, token, service), PROPAGATION_BOUND_S)
@@ -146,7 +141,7 @@ def test_an_emergency_revoke_on_a_makes_its_tokens_inactive_at_a_and_b(
     for base_url in (fleet.a, fleet.b):
         kids = [k["kid"] for k in httpx.get(f"{base_url}/.well-known/jwks.json").json()["keys"]]
         assert kid_of(token) not in kids and len(kids) == 2
-        assert kid_of(issue(base_url, service)) != kid_of(token)
+        assert kid_of(service_token(base_url, service)) != kid_of(token)
 
 
 def test_issue_at_a_refresh_at_b_reuse_at_a_kills_the_family_everywhere(

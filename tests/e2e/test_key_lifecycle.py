@@ -17,6 +17,7 @@ from authserver.db import Database
 from authserver.resource import InvalidToken, Verifier
 from tests.e2e.processes import cli_environment, run_cli, running_server
 from tests.factories import SERVICE_AUDIENCE, make_client
+from tests.flows import service_token
 
 pytestmark = pytest.mark.e2e
 
@@ -28,13 +29,6 @@ def service(database: Database) -> tuple[str, str]:
     client, secret = make_client(database, can_introspect=True)
     assert secret is not None
     return client.client_id, secret
-
-
-def token(base_url: str, service: tuple[str, str]) -> str:
-    data = {"grant_type": "client_credentials", "resource": SERVICE_AUDIENCE}
-    response = httpx.post(f"{base_url}/token", data=data, auth=service)
-    assert response.status_code == 200, response.text
-    return response.json()["access_token"]
 
 
 def jwks_kids(base_url: str) -> list[str]:
@@ -63,7 +57,7 @@ def test_two_workers_rotate_on_schedule_once_per_interval_and_every_token_verifi
         deadline = time.monotonic() + 4 * INTERVAL_S + 2
         while time.monotonic() < deadline:
             smallest_jwks = min(smallest_jwks, len(jwks_kids(base_url)))
-            fresh = token(base_url, service)
+            fresh = service_token(base_url, service)
             for verifier in services:
                 try:
                     verifier.verify(fresh)
@@ -99,7 +93,7 @@ def test_an_emergency_revoke_takes_the_key_out_of_the_jwks_and_kills_its_tokens(
         database.url, keys_dir, AUTHSERVER_KEYS_RELOAD_INTERVAL="0", AUTHSERVER_JWKS_MAX_AGE="1"
     )
     with ExitStack() as stack, running_server(environment) as base_url:
-        doomed = token(base_url, service)
+        doomed = service_token(base_url, service)
         verifier = stack.enter_context(
             Verifier(base_url, SERVICE_AUDIENCE, min_refetch_interval=0.5)
         )
@@ -130,7 +124,7 @@ def test_an_emergency_revoke_takes_the_key_out_of_the_jwks_and_kills_its_tokens(
         time.sleep(1.1)
         with pytest.raises(InvalidToken):
             verifier.verify(doomed)
-        replacement = token(base_url, service)
+        replacement = service_token(base_url, service)
         assert verifier.verify(replacement)["jti"]
         assert jwt.get_unverified_header(replacement)["kid"] == json.loads(result.stdout)["current"]
     unknown = run_cli(environment, "keys", "revoke", "no-such-kid-0123456789")
