@@ -37,11 +37,23 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str, ensure_ascii=False)
 
 
+class TextFormatter(logging.Formatter):
+    """A line for a terminal: the message, then the extra fields as name=value."""
+
+    def __init__(self) -> None:
+        super().__init__(_TEXT_FORMAT)
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        fields = getattr(record, "fields", None)
+        if isinstance(fields, dict) and fields:
+            line += "  " + " ".join(f"{name}={value}" for name, value in fields.items())
+        return line
+
+
 def logging_config(log_format: LogFormat) -> dict[str, Any]:
     """A `logging.config.dictConfig` for our loggers and uvicorn's (its `log_config`)."""
-    formatter: dict[str, Any] = (
-        {"()": JsonFormatter} if log_format == "json" else {"format": _TEXT_FORMAT}
-    )
+    formatter: dict[str, Any] = {"()": JsonFormatter if log_format == "json" else TextFormatter}
     handler = {
         "class": "logging.StreamHandler",
         "formatter": "default",

@@ -101,6 +101,8 @@ class Settings(BaseSettings):
         if isinstance(value, int | float) and not isinstance(value, bool):
             value = str(value)
         if isinstance(value, str) and _INTEGER.fullmatch(value.strip()):
+            if int(value) < 0:
+                raise ValueError("must not be negative (0 turns it off)")
             return "0" if int(value) == 0 else f"{int(value)}/second"
         if isinstance(value, str) and value.strip() != "0":
             try:

@@ -43,6 +43,7 @@ EVENTS = frozenset(
         "key.rotated",
         "key.revoked",
         "key.imported",
+        "key.exported",
         "client.created",
         "client.deleted",
         "user.created",

@@ -30,7 +30,8 @@ app.add_typer(audit.app, name="audit")
 
 
 def main() -> None:
-    enter_context(RequestContext(new_request_id(), actor=_actor()))
+    if sys.argv[1:2] != ["serve"]:  # a server's requests carry their own context
+        enter_context(RequestContext(new_request_id(), actor=_actor()))
     try:
         app()
     except AuthserverError as error:

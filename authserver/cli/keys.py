@@ -158,8 +158,11 @@ def export_keys(
     settings.ensure_production_ready()
     if to_dir.exists() and any(to_dir.iterdir()):
         raise ConfigurationError(f"{to_dir} is not empty")
-    with configured_store(settings) as (store, _):
+    with configured_store(settings) as (store, database):
         records = copy_keys(store, FileKeyStore(to_dir, _passphrase(None, settings)))
+        with database.transaction() as db:
+            for record in records:
+                record_event(db, "key.exported", kid=record.kid, to_dir=str(to_dir))
     data = [{"kid": r.kid, "state": r.state.value} for r in records]
     emit(as_json, data, "\n".join(f"exported {r.kid} ({r.state.value})" for r in records))
 

@@ -24,7 +24,7 @@ def readyz(services: AppServices) -> JSONResponse:
         {
             "status": "ready" if ready else "unavailable",
             "checks": checks,
-            "details": _limits(services.counters.status()),
+            "details": _limits(services.counters.probe()),
         },
         status_code=200 if ready else 503,
         headers={"Cache-Control": "no-store"},

@@ -63,6 +63,11 @@ def rotate_signing_keys(
     """
     with store.locked():
         records = store.read_records()
+        if not records:
+            raise KeyStoreError(
+                f"{store.description} is empty: the server creates the first keys when it "
+                "starts, or import them with 'authserver keys import'"
+            )
         if only_if is not None and not only_if(records):
             return None
         warnings: list[str] = []
@@ -151,6 +156,10 @@ def revoke_signing_key(store: KeyStore, kid: str, bits: int, now: datetime) -> R
                 f"{upcoming.kid} signs from now on; verifiers whose JWKS cache predates it "
                 "refetch on its unknown kid"
             )
+        else:
+            # The passphrase must open the key that goes on signing, or a new `next` would
+            # be sealed with a wrong one and every server would fail to load it later.
+            store.load_private_key(_kid_of(kept, KeyState.CURRENT))
         if _find(kept, KeyState.NEXT) is None:
             kept.append(generate_signing_key(store, bits, now))
         store.write_records(kept)

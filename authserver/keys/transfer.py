@@ -13,11 +13,16 @@ def copy_keys(source: KeyStore, target: KeyStore) -> list[KeyRecord]:
     records = source.read_records()
     if not records:
         raise KeyStoreError(f"{source.description} holds no signing keys")
+    _ensure_empty(target)  # before the slow part: opening every sealed key
     keys = [source.load_private_key(record.kid) for record in records]
     with target.locked():
-        if target.read_records():
-            raise KeyStoreError(f"{target.description} already holds signing keys")
+        _ensure_empty(target)
         for key in keys:
             target.save_private_key(key)
         target.write_records(records)
     return records
+
+
+def _ensure_empty(target: KeyStore) -> None:
+    if target.read_records():
+        raise KeyStoreError(f"{target.description} already holds signing keys")

@@ -8,8 +8,8 @@ sign-in clears the account's count, and nothing locks an account for good.
   (`login.throttle`): 5 free attempts per account and 30 per address, then a wait that
   doubles with each failure, up to 15 minutes. It holds across replicas as it is.
 - With AUTHSERVER_REDIS_URL, Redis keeps them (`limits`, moving windows, no database
-  write per attempt): per account 5 a minute, 20 an hour, 100 a day; per address 30 a
-  minute, 300 an hour, 2,000 a day. An address counts failures only (checked before,
+  write per attempt): per account 5 a minute and 20 an hour; per address 30 a minute and
+  300 an hour. An address counts failures only (checked before,
   counted after the password), so that an office's sign-ins behind one NAT do not use
   it up; its count may overshoot by the verifications running at that moment.
 """
@@ -34,8 +34,10 @@ from authserver.login.throttle import (
 )
 from authserver.throttling.shared import SharedCounters
 
-ACCOUNT_LIMITS = parse_many(f"{FREE_ATTEMPTS_PER_ACCOUNT}/minute;20/hour;100/day")
-ADDRESS_LIMITS = parse_many(f"{FREE_ATTEMPTS_PER_ADDRESS}/minute;300/hour;2000/day")
+# The longest window is the longest wait: an attacker can hold an account for an hour at
+# most (SECURITY-CHECKLIST: a growing delay, no lockout an attacker could use).
+ACCOUNT_LIMITS = parse_many(f"{FREE_ATTEMPTS_PER_ACCOUNT}/minute;20/hour")
+ADDRESS_LIMITS = parse_many(f"{FREE_ATTEMPTS_PER_ADDRESS}/minute;300/hour")
 
 
 class LoginThrottle(Protocol):

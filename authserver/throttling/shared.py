@@ -59,10 +59,20 @@ class SharedCounters:
         return result
 
     def status(self) -> str:
-        """`ok`, `down` (serving with the fallback) or `not configured`."""
+        """`ok`, `down` (serving with the fallback) or `not configured`, as last seen."""
         if self.redis is None:
             return "not configured"
         return "down" if self.error is not None else "ok"
+
+    def probe(self) -> str:
+        """Ask Redis now (PING, for /readyz), then `status()`."""
+        if self.redis is not None and time.monotonic() >= self._retry_at:
+            if self.redis.check():
+                if self.error is not None:
+                    self._recovered()
+            else:
+                self._failed(StorageError(ConnectionError("PING got no answer")))
+        return self.status()
 
     def _failed(self, error: StorageError) -> None:
         with self._lock:

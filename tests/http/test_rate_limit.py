@@ -105,11 +105,19 @@ def test_with_redis_down_clients_are_served_and_counted_in_the_process(
     assert any("Redis does not answer" in record.getMessage() for record in caplog.records)
 
 
-def test_a_bad_rate_is_refused_with_the_variable_named() -> None:
+def test_readyz_asks_redis_before_any_request_needed_it(database: Database, keys_dir: Path) -> None:
+    with app_with(database, keys_dir, redis_url=CLOSED_PORT_URL) as http:
+        assert http.get("/readyz").json()["details"]["redis"] == "down"
+    with app_with(database, keys_dir, redis_url=REDIS_URL) as http:
+        assert http.get("/readyz").json()["details"]["redis"] == "ok"
+
+
+@pytest.mark.parametrize("rate", ["lots", "-5", "5/fortnight"])
+def test_a_bad_rate_is_refused_with_the_variable_named(rate: str) -> None:
     from authserver.errors import ConfigurationError
     from authserver.settings import load_settings
 
     with pytest.raises(ConfigurationError, match="AUTHSERVER_CLIENT_RATE_LIMIT"):
-        load_settings(client_rate_limit="lots")
+        load_settings(client_rate_limit=rate)
     assert load_settings(client_rate_limit="25").client_rate_limit == "25/second"
     assert load_settings(client_rate_limit="0").client_rate_limits == []

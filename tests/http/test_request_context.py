@@ -100,3 +100,15 @@ def test_a_log_line_is_one_json_object_with_the_request_id() -> None:
     assert entry["client_id"] == "c1"
     assert entry["level"] == "info"
     assert entry["logger"] == "authserver.test"
+
+
+def test_a_text_log_line_keeps_the_fields() -> None:
+    from authserver.logs import TextFormatter
+
+    record = logging.LogRecord(
+        "authserver.audit", logging.INFO, __file__, 1, "login.failed", (), None
+    )
+    record.fields = {"audit": "login.failed", "reason": "password"}
+    line = TextFormatter().format(record)
+    assert line.startswith("INFO:") and "login.failed" in line
+    assert line.endswith("audit=login.failed reason=password")

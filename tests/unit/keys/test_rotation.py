@@ -135,3 +135,29 @@ def test_a_store_without_a_current_key_does_not_load(keys_dir: Path, state: str)
 
 def _keys(ring: KeyRing) -> list[dict[str, str]]:
     return json.loads(ring.jwks.body)["keys"]
+
+
+def test_revoking_the_next_key_with_the_wrong_passphrase_writes_nothing(tmp_path: Path) -> None:
+    """Else the new `next` would be sealed with the wrong passphrase, and every server
+    would fail to load the store from then on."""
+    from authserver.errors import KeyStoreError
+    from authserver.keys.rotation import ensure_signing_keys, revoke_signing_key
+
+    directory = tmp_path / "keys"
+    ensure_signing_keys(FileKeyStore(directory, "right"), 2048, utcnow())
+    upcoming = next(
+        k for k, s in states(FileKeyStore(directory, None)).items() if s is KeyState.NEXT
+    )
+    before = (directory / "keyring.json").read_bytes()
+    with pytest.raises(KeyStoreError, match="wrong passphrase"):
+        revoke_signing_key(FileKeyStore(directory, "wrong"), upcoming, 2048, utcnow())
+    assert (directory / "keyring.json").read_bytes() == before
+    assert len(list(directory.glob("key-*.sealed"))) == 2
+
+
+def test_an_empty_store_is_not_rotated(tmp_path: Path) -> None:
+    from authserver.errors import KeyStoreError
+
+    with pytest.raises(KeyStoreError, match="empty"):
+        rotate(FileKeyStore(tmp_path / "keys", None))
+    assert not (tmp_path / "keys" / "keyring.json").exists()
