@@ -17,7 +17,9 @@
 # - Key commands (`docker exec <container> authserver keys rotate`) must run with the server's
 #   environment: the same passphrase, TTLs and key settings (docs/keys.md).
 # - For more than one container, use PostgreSQL (AUTHSERVER_DATABASE_URL=postgresql+psycopg://...)
-#   and one shared keys volume; SQLite suits a single container.
+#   with the database key store (AUTHSERVER_KEYS_STORE=database) and Redis
+#   (AUTHSERVER_REDIS_URL): deploy/compose.yaml and docs/deployment.md. SQLite and the keys
+#   volume suit a single container.
 # See docs/configuration.md for every setting.
 FROM python:3.11-slim
 
