@@ -10,7 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from authserver import __version__
 from authserver.db import Database, is_storage_outage
@@ -30,6 +30,7 @@ from authserver.http import (
 )
 from authserver.http.context import RequestContextMiddleware
 from authserver.http.cors import CorsMiddleware
+from authserver.http.hot import HotPaths
 from authserver.http.pages import PAGE_PATHS, error_page
 from authserver.http.proxies import TrustedProxies
 from authserver.logs import configure_logging
@@ -99,9 +100,22 @@ class AuthServerApp(FastAPI):
         self._proxies = TrustedProxies(parse_networks(",".join(settings.trusted_proxies)))
         self._log_requests = settings.log_requests
 
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """HTTP requests go straight to the middleware stack: FastAPI's own `__call__`
+        handles `root_path` (we set none) and its native telemetry, whose per-request
+        check for OpenTelemetry providers cost more than serving a JWKS."""
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        scope["app"] = self
+        if self.middleware_stack is None:
+            self.middleware_stack = self.build_middleware_stack()
+        await self.middleware_stack(scope, receive, send)
+
     def build_middleware_stack(self) -> ASGIApp:
+        hot = HotPaths(super().build_middleware_stack(), self.state.services, self.state.metadata)
         return RequestContextMiddleware(
-            super().build_middleware_stack(),
+            hot,
             proxies=self._proxies,
             log_requests=self._log_requests,
             observe=observe_request,

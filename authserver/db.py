@@ -1,5 +1,6 @@
 """The database engine and transactions: one per request or CLI command."""
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -11,7 +12,7 @@ from sqlalchemy import Column, DateTime, Dialect, Engine, create_engine, event, 
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Session
 
@@ -42,6 +43,21 @@ class Database:
             finally:
                 self._current.reset(token)
 
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        """Reads outside a transaction, each statement its own snapshot: no BEGIN and
+        COMMIT round trips, and on SQLite no write lock. For work that only reads and
+        whose reads need no common snapshot (one statement, or independent ones).
+        Inside a transaction of this thread or task, that transaction."""
+        if (outer := self._current.get()) is not None:
+            yield outer
+            return
+        with (
+            self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection,
+            Session(bind=connection, expire_on_commit=False) as session,
+        ):
+            yield session
+
     def ping(self) -> bool:
         """True when the database answers a trivial query."""
         try:
@@ -63,13 +79,42 @@ def is_storage_outage(error: BaseException) -> bool:
 def build_engine(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+        engine = create_engine(url, pool_size=10, max_overflow=10)
+        event.listen(engine.pool, "checkout", _ping_if_idle)
+        event.listen(engine.pool, "checkin", _note_checkin)
+        return engine
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
     event.listen(engine, "connect", _configure_sqlite)
     event.listen(engine, "begin", _begin_immediate)
     return engine
+
+
+# A connection that waited this long in the pool is pinged before use (a restarted
+# server, a proxy's idle timeout); a busy one is not: SQLAlchemy's pool_pre_ping would
+# add a round trip to every checkout. A connection that breaks mid-request fails that
+# request (503) and SQLAlchemy drops the pool's stale connections.
+PING_AFTER_IDLE_SECONDS = 5.0
+
+
+def _ping_if_idle(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+    checked_in_at = record.info.get("checked_in_at")
+    if checked_in_at is not None and time.monotonic() - checked_in_at < PING_AFTER_IDLE_SECONDS:
+        return
+    try:
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("SELECT 1")
+        finally:
+            cursor.close()
+        dbapi_connection.rollback()  # leave it idle, as the pool hands connections out
+    except Exception as error:
+        raise DisconnectionError() from error
+
+
+def _note_checkin(_dbapi_connection: Any, record: Any) -> None:
+    record.info["checked_in_at"] = time.monotonic()
 
 
 def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
@@ -87,7 +132,9 @@ def _begin_immediate(connection: Any) -> None:
     # A deferred transaction that reads, then writes, fails at once with SQLITE_BUSY when
     # another process wrote in between; taking the write lock at BEGIN makes it wait instead.
     # SQLite is the single-machine default: serialising its transactions costs little.
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    # `Database.reading()` runs without a transaction, and so without the lock.
+    if connection.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def insert_if_absent(session: Session, table: Any, values: dict[str, Any]) -> None:

@@ -5,11 +5,12 @@ when there is one. Extra members come from `extra={"fields": {...}}`. Nothing se
 ever passed to a logger: tokens, codes, secrets, passwords and keys stay out of messages.
 """
 
-import json
 import logging
 import logging.config
 from datetime import UTC, datetime
 from typing import Any, Literal
+
+import orjson
 
 from authserver.context import current_context
 
@@ -34,7 +35,7 @@ class JsonFormatter(logging.Formatter):
             entry.update(fields)
         if record.exc_info:
             entry["error"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str, ensure_ascii=False)
+        return orjson.dumps(entry, default=str).decode("utf-8")
 
 
 class TextFormatter(logging.Formatter):

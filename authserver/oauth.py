@@ -1,11 +1,11 @@
 """Authlib's AuthorizationServer on FastAPI/Starlette: requests in, JSON responses out."""
 
-import json
 import logging
 from collections import defaultdict
 from collections.abc import Collection, Iterable
 from typing import Any
 
+import orjson
 from authlib.oauth2 import AuthorizationServer as _AuthorizationServer
 from authlib.oauth2.rfc6749 import OAuth2Payload, OAuth2Request
 from sqlmodel import Session
@@ -236,9 +236,11 @@ class AuthorizationServer(_AuthorizationServer):
             return unexpected_error_response("token", error)
 
     def endpoint_response(self, name: str, request: FormRequest) -> Response:
-        """/revoke and /introspect, in one transaction like `token_response`."""
+        """/revoke in one transaction like `token_response`; /introspect, which only
+        reads (one indexed statement), outside any (`Database.reading`)."""
+        storage = self.database.reading if name == "introspection" else self.database.transaction
         try:
-            with self.database.transaction() as db:
+            with storage() as db:
                 request.db = db
                 return self.create_endpoint_response(name, request)
         except OAuth2Error as error:
@@ -259,7 +261,7 @@ def unexpected_error_response(endpoint: str, error: Exception) -> Response:
 
 
 def json_response(status: int, body: Any, headers: Iterable[tuple[str, str]] = ()) -> Response:
-    content = json.dumps(body, separators=(",", ":")).encode("utf-8")
+    content = orjson.dumps(body)
     merged = {**dict(headers), **NO_STORE}
     merged.pop("Content-Type", None)
     return Response(content, status, headers=merged, media_type="application/json")

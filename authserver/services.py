@@ -101,5 +101,6 @@ def _login_throttle(database: Database, counters: SharedCounters) -> LoginThrott
 
 
 def _load_client(database: Database, client_id: str) -> Client | None:
-    with database.transaction() as session:
+    # A plain read: on SQLite a transaction would wait for the write lock.
+    with database.reading() as session:
         return ClientRepository(session).get(client_id)

@@ -13,10 +13,7 @@ import threading
 from collections import deque
 from datetime import timedelta
 
-from sqlalchemy import insert
-
-from authserver.audit.events import Row, prepare_event
-from authserver.audit.models import AuditEvent
+from authserver.audit.events import AUDIT_TABLE, Row, prepare_event
 from authserver.db import Database
 
 log = logging.getLogger(__name__)
@@ -54,7 +51,7 @@ class AuditBuffer:
                 return written
             try:
                 with self._database.transaction() as db:
-                    db.execute(insert(AuditEvent), batch)
+                    db.execute(AUDIT_TABLE.insert(), batch)
             except Exception:
                 with self._lock:
                     self._queue.extendleft(reversed(batch))

@@ -46,6 +46,8 @@ def serve(
             # headers are handled there too (AUTHSERVER_TRUSTED_PROXIES), not by uvicorn.
             "access_log": False,
             "proxy_headers": False,
+            # No "server: uvicorn" on every answer: it tells an attacker what runs here.
+            "server_header": False,
             "log_config": logging_config(settings.effective_log_format),
         }
         if workers == 1:

@@ -5,19 +5,25 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from authserver.http.dependencies import oauth_request_from
+from authserver.oauth import FormRequest
+from authserver.services import Services
 
 router = APIRouter()
 
 
 @router.post("/revoke")
 async def revoke(request: Request) -> Response:
+    """Declared for FastAPI (405 for other methods); POSTs are served by `http.hot`."""
     oauth_request = await oauth_request_from(request)
-    server = request.app.state.services.oauth
-    return await run_in_threadpool(server.endpoint_response, "revocation", oauth_request)
+    return await endpoint_response(request.app.state.services, "revocation", oauth_request)
 
 
 @router.post("/introspect")
 async def introspect(request: Request) -> Response:
+    """Declared for FastAPI (405 for other methods); POSTs are served by `http.hot`."""
     oauth_request = await oauth_request_from(request)
-    server = request.app.state.services.oauth
-    return await run_in_threadpool(server.endpoint_response, "introspection", oauth_request)
+    return await endpoint_response(request.app.state.services, "introspection", oauth_request)
+
+
+async def endpoint_response(services: Services, name: str, oauth_request: FormRequest) -> Response:
+    return await run_in_threadpool(services.oauth.endpoint_response, name, oauth_request)

@@ -5,15 +5,20 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from authserver.http.dependencies import oauth_request_from
-from authserver.oauth import SELF_CONTAINED_GRANTS
+from authserver.oauth import SELF_CONTAINED_GRANTS, FormRequest
+from authserver.services import Services
 
 router = APIRouter()
 
 
 @router.post("/token")
 async def token(request: Request) -> Response:
-    server = request.app.state.services.oauth
-    oauth_request = await oauth_request_from(request)
+    """Declared for FastAPI (405 for other methods); POSTs are served by `http.hot`."""
+    return await token_response(request.app.state.services, await oauth_request_from(request))
+
+
+async def token_response(services: Services, oauth_request: FormRequest) -> Response:
+    server = services.oauth
     # Self-contained grants do no I/O once the client is cached, only an RSA signature:
     # they run in the event loop instead of paying for a thread hop.
     if oauth_request.payload.grant_type in SELF_CONTAINED_GRANTS:
