@@ -1,6 +1,6 @@
 """The hot endpoints as plain ASGI, in front of FastAPI's routing and middleware.
 
-POST /token, /revoke and /introspect, GET of the JWKS and of discovery are what
+POST /token, /revoke and /introspect, /userinfo, GET of the JWKS and of discovery are what
 clients and resource services call thousands of times a second. FastAPI's stack
 (routing, dependencies, exception and CORS middleware) costs more per request than
 everything these endpoints do besides the RSA signature, so they are dispatched here
@@ -24,6 +24,7 @@ from authserver.http.cors import CORS_PATHS, cors_headers
 from authserver.http.forms import receive_oauth_form
 from authserver.http.revocation import endpoint_response
 from authserver.http.token import token_response
+from authserver.http.userinfo import userinfo_response
 from authserver.keys.jwks import JwksDocument
 from authserver.oauth import FormRequest, error_response
 from authserver.services import Services
@@ -52,6 +53,8 @@ class HotPaths:
             ("POST", "/token"): self._token,
             ("POST", "/revoke"): self._revoke,
             ("POST", "/introspect"): self._introspect,
+            ("GET", "/userinfo"): self._userinfo,
+            ("POST", "/userinfo"): self._userinfo,
         }
         self._documents = frozenset({JWKS_PATH, *METADATA_PATHS})
         self._route_of = {path: HotRoute(path) for path in {*self._documents, *self._paths()}}
@@ -82,6 +85,9 @@ class HotPaths:
         if path in CORS_PATHS:
             response.raw_headers.extend(cors_headers(headers))
         await response(scope, receive, send)
+
+    async def _userinfo(self, scope: Scope, receive: Receive, headers: Headers) -> Response:
+        return await userinfo_response(self._services, headers.get("authorization"))
 
     def _paths(self) -> set[str]:
         return {path for _, path in self._routes}

@@ -28,9 +28,13 @@ class _NoTokenError(InvalidTokenError):
 
 @router.api_route("/userinfo", methods=["GET", "POST"])
 async def userinfo(request: Request) -> Response:
-    services: Services = request.app.state.services
+    """Declared for FastAPI (HEAD, 405); GET and POST are served by `http.hot`."""
+    return await userinfo_response(request.app.state.services, request.headers.get("authorization"))
+
+
+async def userinfo_response(services: Services, authorization: str | None) -> Response:
     try:
-        token = _bearer_token(request.headers.get("authorization"))
+        token = _bearer_token(authorization)
         claims = await run_in_threadpool(_user_claims, services, token)
     except OAuth2Error as error:
         return _bearer_error(error)
@@ -55,7 +59,8 @@ def _user_claims(services: Services, token: str) -> dict[str, Any]:
     except TokenRejectedError:
         raise InvalidTokenError(status_code=401) from None
     scopes = set(str(verified.claims.get("scope", "")).split())
-    with services.database.transaction() as db:
+    # Two independent reads: no transaction (`Database.reading`).
+    with services.database.reading() as db:
         user = (
             db.get(User, int(verified.claims["sub"])) if verified.claims["sub"].isdigit() else None
         )

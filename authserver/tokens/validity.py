@@ -9,8 +9,8 @@ deny-listed, its family is neither revoked nor expired, its user is not disabled
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import exists, select
-from sqlmodel import Session, col
+from sqlalchemy import bindparam, exists, select
+from sqlmodel import Session
 
 from authserver.tokens.models import RevokedAccessToken, TokenFamily
 from authserver.users.models import User
@@ -27,6 +27,19 @@ def family_is_good(
     return revoked_at is None and not user_disabled and (expires_at is None or now < expires_at)
 
 
+# Built once: constructing a statement per call cost more than the round trip itself.
+_revoked = RevokedAccessToken.__table__  # type: ignore[attr-defined]
+_families = TokenFamily.__table__  # type: ignore[attr-defined]
+_users = User.__table__  # type: ignore[attr-defined]
+_DENIED = exists().where(_revoked.c.jti == bindparam("jti"))
+_JTI_DENIED = select(_DENIED)
+_FAMILY_STATE = (
+    select(_families.c.revoked_at, _users.c.disabled, _DENIED.label("denied"))
+    .join_from(_families, _users, _users.c.id == _families.c.user_id)
+    .where(_families.c.id == bindparam("fid"))
+)
+
+
 def access_token_is_active(db: Session, claims: dict[str, Any], now: datetime) -> bool:
     """For a verified access token: one round trip, primary-key lookups only."""
     jti, fid = claims.get("jti"), claims.get("fid")
@@ -34,15 +47,10 @@ def access_token_is_active(db: Session, claims: dict[str, Any], now: datetime) -
         return False
     if now.timestamp() >= claims["exp"]:
         return False
-    denied = exists().where(col(RevokedAccessToken.jti) == jti)
+    connection = db.connection()
     if fid is None:
-        return not db.execute(select(denied)).scalar_one()
-    family = (
-        select(TokenFamily.revoked_at, User.disabled, denied)
-        .join(User, col(User.id) == col(TokenFamily.user_id))
-        .where(col(TokenFamily.id) == fid)
-    )
-    row = db.execute(family).first()
-    if row is None or row[2]:
+        return not connection.execute(_JTI_DENIED, {"jti": jti}).scalar_one()
+    row = connection.execute(_FAMILY_STATE, {"jti": jti, "fid": fid}).first()
+    if row is None or row.denied:
         return False
     return family_is_good(row.revoked_at, row.disabled, now)
