@@ -6,7 +6,7 @@ row count says who won (RFC 9700 §4.14.2, RFC 6749 §4.1.2). Flushes, never com
 
 from datetime import datetime
 
-from sqlalchemy import delete, update
+from sqlalchemy import bindparam, delete, update
 from sqlmodel import Session, col, select
 
 from authserver.db import insert_if_absent
@@ -78,13 +78,28 @@ class FamilyRepository:
         self.session.execute(statement)
 
 
+# Core statements built once for the refresh hot path: the ORM's unit of work and its
+# per-call statement building cost several times the round trips themselves.
+_refresh_tokens = RefreshToken.__table__  # type: ignore[attr-defined]
+_INSERT_REFRESH_TOKEN = _refresh_tokens.insert()
+_CONSUME = (
+    _refresh_tokens.update()
+    .where(
+        _refresh_tokens.c.token_hash == bindparam("hash"),
+        _refresh_tokens.c.consumed_at.is_(None),
+    )
+    .values(consumed_at=bindparam("now"))
+)
+
+
 class RefreshTokenRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
 
     def add(self, token: RefreshToken) -> None:
-        self.session.add(token)
-        self.session.flush()
+        """Inserted at once (no unit of work); `token` is not attached to the session."""
+        values = {column.name: getattr(token, column.name) for column in _refresh_tokens.c}
+        self.session.connection().execute(_INSERT_REFRESH_TOKEN, values)
 
     def find(self, token_hash: str, *, fresh: bool = False) -> RefreshToken | None:
         """`fresh` re-reads the row, for a decision after a failed compare-and-set."""
@@ -107,15 +122,8 @@ class RefreshTokenRepository:
 
     def consume(self, token_hash: str, now: datetime) -> bool:
         """The compare-and-set of rotation: True for exactly one of concurrent callers."""
-        statement = (
-            update(RefreshToken)
-            .where(
-                col(RefreshToken.token_hash) == token_hash,
-                col(RefreshToken.consumed_at).is_(None),
-            )
-            .values(consumed_at=now)
-        )
-        return self.session.execute(statement).rowcount == 1  # type: ignore[attr-defined]
+        result = self.session.connection().execute(_CONSUME, {"hash": token_hash, "now": now})
+        return result.rowcount == 1
 
     def children_of(self, token_hash: str) -> list[RefreshToken]:
         statement = select(RefreshToken).where(RefreshToken.parent_hash == token_hash)
