@@ -1,5 +1,6 @@
 """The application factory: wiring only."""
 
+import gc
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -43,9 +44,17 @@ from authserver.settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
 
+# Allocations between two young-generation collections (CPython's default is 700): a
+# request allocates a few hundred objects, nearly all freed by reference counting.
+GC_YOUNG_THRESHOLD = 10_000
 
-def create_app(settings: Settings) -> FastAPI:
-    """Check the settings and the schema, load the keys, and mount every route."""
+
+def create_app(settings: Settings, *, serving: bool = False) -> FastAPI:
+    """Check the settings and the schema, load the keys, and mount every route.
+
+    `serving`: this process exists to serve the app (`authserver serve`), so its garbage
+    collector may be tuned for it once started; an app embedded in a larger program, or
+    made by the tests, leaves the collector alone."""
     settings.ensure_production_ready()
     database = Database(settings.database_url)
     ensure_schema_is_current(database)
@@ -56,6 +65,8 @@ def create_app(settings: Settings) -> FastAPI:
         services.keyring.start()
         services.rotation.start()
         services.oauth.audit.start()
+        if serving:
+            settle_garbage_collector()
         yield
         services.rotation.stop()
         services.keyring.stop()
@@ -122,11 +133,21 @@ class AuthServerApp(FastAPI):
         )
 
 
+def settle_garbage_collector() -> None:
+    """Once everything is loaded: move what start-up made (modules, the app, keys) out of
+    the collector's sight (`gc.freeze`), and collect the youngest generation less often.
+    A full collection then walks only what requests made: shorter pauses, a lower p99."""
+    gc.collect()
+    gc.freeze()
+    _, middle, oldest = gc.get_threshold()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, middle, oldest)
+
+
 def create_app_from_environment() -> FastAPI:
     """For `uvicorn --factory` and `authserver serve --workers N`."""
     settings = load_settings()
     configure_logging(settings.effective_log_format)
-    return create_app(settings)
+    return create_app(settings, serving=True)
 
 
 def _install_error_handlers(app: FastAPI) -> None:

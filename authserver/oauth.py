@@ -37,7 +37,6 @@ from authserver.tokens.access import AccessTokenIssuer
 from authserver.tokens.endpoints import IntrospectionEndpoint, RevocationEndpoint
 from authserver.tokens.id_token import IdTokenIssuer
 from authserver.tokens.models import TokenFamily
-from authserver.users.models import User
 
 log = logging.getLogger(__name__)
 
@@ -151,7 +150,7 @@ class AuthorizationServer(_AuthorizationServer):
     def user_bearer_token(
         self,
         request: "FormRequest",
-        user: User,
+        user_id: int,
         family: TokenFamily,
         audience: str | list[str],
         scope: str | None = None,
@@ -166,11 +165,11 @@ class AuthorizationServer(_AuthorizationServer):
         return self.bearer_token(
             request,
             client_id=request.client.client_id,
-            subject=str(user.id),
+            subject=str(user_id),
             audience=audience,
             scope=family.scope if scope is None else scope,
             extra=extra,
-            user_id=user.id,
+            user_id=user_id,
         )
 
     def bearer_token(

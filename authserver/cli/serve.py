@@ -38,7 +38,7 @@ def serve(
     configure_logging(settings.effective_log_format)
     # Before any metric exists and any worker is spawned: they share one directory.
     with metrics_directory(workers):
-        app = create_app(settings)
+        app = create_app(settings, serving=workers == 1)
         options: dict[str, object] = {
             "host": host,
             "port": port,

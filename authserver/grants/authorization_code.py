@@ -111,7 +111,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             ttl=settings.refresh_token_ttl,
         )
         CodeRepository(db).record_family(code.code_hash, family.id)
-        body = self.server.user_bearer_token(self.request, user, family, audience)
+        body = self.server.user_bearer_token(self.request, user.id, family, audience)
         if include_refresh_token:
             body["refresh_token"] = issue_refresh_token(
                 db, family, now, settings.refresh_token_idle_ttl

@@ -29,26 +29,35 @@ from authserver.audit import record_event
 from authserver.clock import utcnow
 from authserver.errors import InvalidGrantError, InvalidScopeError
 from authserver.grants.resource import resolve_audience
-from authserver.opaque import opaque_hash
+from authserver.opaque import new_opaque_secret, opaque_hash
 from authserver.scopes import parse_scope
 from authserver.tokens.families import issue_refresh_token
 from authserver.tokens.models import RefreshToken, TokenFamily
 from authserver.tokens.repository import FamilyRepository, RefreshTokenRepository
 from authserver.tokens.validity import family_is_good
-from authserver.users.models import User
 
 _MAX_TOKEN_LENGTH = 100
 # How long after its successor a retry must come to count as one (see the docstring).
 RETRY_NOT_BEFORE = timedelta(seconds=1)
 
 
+@dataclass(frozen=True)
+class Subject:
+    """The user a family was granted to, as far as a refresh needs to know."""
+
+    id: int
+    disabled: bool
+
+
 @dataclass
 class PresentedRefreshToken:
-    """A stored refresh token with its (locked) family and user."""
+    """A stored refresh token with its (locked) family and user; `successor` is the new
+    refresh token when it was already rotated, in the statement that found it."""
 
     token: RefreshToken
     family: TokenFamily
-    user: User
+    user: Subject
+    successor: str | None = None
 
     def check_client(self, client: Any) -> bool:
         return self.family.client_id == client.client_id
@@ -68,10 +77,41 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
     def authenticate_refresh_token(self, refresh_token: str) -> PresentedRefreshToken | None:
         if len(refresh_token) > _MAX_TOKEN_LENGTH:
             return None
-        found = RefreshTokenRepository(self.request.db).find_with_locked_family(
-            opaque_hash(refresh_token)
+        tokens = RefreshTokenRepository(self.request.db)
+        token_hash = opaque_hash(refresh_token)
+        # Narrowing the scope needs the family's scope before anything is consumed.
+        if tokens.rotates_in_one_statement and self.request.payload.scope is None:
+            return self._rotate_at_once(tokens, token_hash)
+        found = tokens.find_with_locked_family(token_hash)
+        if found is None:
+            return None
+        token, family, user = found
+        return PresentedRefreshToken(token, family, Subject(family.user_id, user.disabled))
+
+    def _rotate_at_once(
+        self, tokens: RefreshTokenRepository, token_hash: str
+    ) -> PresentedRefreshToken | None:
+        """The common case on PostgreSQL, in one round trip: if every rule holds, the
+        token is consumed and its successor minted; else nothing is, and
+        `create_token_response` decides as for any other token."""
+        client = self.request.client
+        resources = self.request.payload.datalist.get("resource", [])
+        # The audience first: naming a resource the client may not have costs nothing.
+        self.audience = resolve_audience(client, resources, self.server.settings.audience)
+        successor, now = new_opaque_secret(), utcnow()
+        idle_ttl = self.server.settings.refresh_token_idle_ttl
+        rotation = tokens.rotate_in_one_statement(
+            token_hash,
+            opaque_hash(successor),
+            client.client_id,
+            now,
+            now + idle_ttl if idle_ttl else None,
         )
-        return PresentedRefreshToken(*found) if found else None
+        if rotation is None:
+            return None
+        user = Subject(rotation.family.user_id, rotation.user_disabled)
+        minted = successor if rotation.rotated else None
+        return PresentedRefreshToken(rotation.token, rotation.family, user, minted)
 
     def _validate_token_scope(self, token: PresentedRefreshToken) -> None:
         """The scope and the audience: both checked before the token is consumed, so that
@@ -89,11 +129,16 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
             raise InvalidScopeError("The requested scope exceeds the original grant.")
         self.scope = " ".join(scopes)
 
-    def authenticate_user(self, refresh_token: PresentedRefreshToken) -> User:
+    def authenticate_user(self, refresh_token: PresentedRefreshToken) -> Subject:
         return refresh_token.user
 
     def create_token_response(self) -> tuple[int, Any, Any]:
         presented: PresentedRefreshToken = self.request.refresh_token
+        if presented.successor is None:
+            self._consume(presented)
+        return super().create_token_response()
+
+    def _consume(self, presented: PresentedRefreshToken) -> None:
         token, family = presented.token, presented.family
         now = utcnow()
         expires_at = min(token.expires_at, family.expires_at)
@@ -113,15 +158,19 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
             )
             # RFC 9700 §4.14.2: reuse of a rotated refresh token revokes the family.
             raise InvalidGrantError("The refresh token was already used.")
-        return super().create_token_response()
 
     def generate_token(
-        self, user: User, scope: str, include_refresh_token: bool = True, **_: Any
+        self, user: Subject, scope: str, include_refresh_token: bool = True, **_: Any
     ) -> dict[str, Any]:
         presented: PresentedRefreshToken = self.request.refresh_token
         family = presented.family
         settings = self.server.settings
-        body = self.server.user_bearer_token(self.request, user, family, self.audience, self.scope)
+        body = self.server.user_bearer_token(
+            self.request, user.id, family, self.audience, self.scope
+        )
+        if presented.successor is not None:
+            body["refresh_token"] = presented.successor
+            return body
         body["refresh_token"] = issue_refresh_token(
             self.request.db,
             family,

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import update
+from sqlalchemy import event, update
 from sqlmodel import select
 
 from authserver.app import create_app
@@ -223,3 +223,29 @@ def test_a_refresh_with_a_bad_resource_does_not_cost_the_token(tokens: Tokens) -
     bad = tokens.refresh(token, resource="https://unknown.example.test")
     assert_oauth_error(bad, 400, "invalid_target")
     assert tokens.refresh(token).status_code == 200
+
+
+def test_on_postgresql_a_rotation_is_one_statement_besides_its_audit_row(
+    tokens: Tokens, database: Database
+) -> None:
+    """The lock, the compare-and-set and the successor in one round trip (docs/tokens.md);
+    SQLite, in-process, takes the general path."""
+    engine = tokens.http.app.state.services.database.engine  # type: ignore[attr-defined]
+    statements: list[str] = []
+
+    def record(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        statements.append(" ".join(statement.split()))
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        response = tokens.refresh(tokens.first["refresh_token"])
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert response.status_code == 200, response.text
+    touching = [s for s in statements if "refresh_tokens" in s]
+    if engine.dialect.name == "postgresql":
+        # The rotation; besides it only the audit row (and the client, uncached here).
+        assert len(touching) == 1 and touching[0].startswith("WITH"), statements
+        assert len(statements) <= 3, statements
+    else:
+        assert len(touching) == 3, statements  # the lookup, the compare-and-set, the insert
