@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Throughput of `authserver serve --workers 2` next to what `openssl speed` says this
-# machine's RSA-2048 can do at all (bench/README.md). Three parts:
+# machine's RSA-2048 can do at all (bench/README.md). Four parts:
 #
 #   sqlite      client_credentials tokens/s and JWKS requests/s (SQLite database)
 #   postgresql  refresh token rotations/s and introspections/s (a PostgreSQL database
@@ -8,15 +8,20 @@
 #   verifier    Verifier.verify (authserver.resource) per core on a warm cache, tokens
 #               and JWKS from the server on SQLite, beside `openssl speed rsa2048` in
 #               one process (bench/verifier.py)
+#   peer        authserver beside node-oidc-provider (bench/peer), both measured in rounds
+#               in one run, as ratios (bench/compare.py; its JSON goes to BENCH_OUT, its
+#               figures beside it through bench/plot.py)
 #
 # Everything else lives in a temporary directory removed at exit.
 #
 #   BENCH_SECONDS          wrk duration of each measurement (default 10)
 #   BENCH_OPENSSL_SECONDS  openssl speed -seconds (default 5; sign then verify, so twice that)
-#   BENCH_PARTS            which parts to run (default "sqlite postgresql verifier")
+#   BENCH_PARTS            which parts to run (default "sqlite postgresql verifier peer")
 #   BENCH_VERIFIER_SECONDS the verifier's measured loop in seconds (default 8)
 #   BENCH_POSTGRES_URL     a PostgreSQL URL to create and drop the run's database through
 #                          (default postgresql+psycopg://postgres@127.0.0.1:5432/postgres)
+#   BENCH_OUT              the peer part's JSON (default var/bench/compare.json); its other
+#                          settings (BENCH_ROUNDS, BENCH_QUIET_LOAD, ...): bench/README.md
 #   VENV                   the virtualenv, relative to the repository root (default .venv)
 set -euo pipefail
 export LC_ALL=C
@@ -30,7 +35,7 @@ SEED=$ROOT/bench/seed_families.py
 
 SECONDS_PER_RUN=${BENCH_SECONDS:-10}
 OPENSSL_SECONDS=${BENCH_OPENSSL_SECONDS:-5}
-PARTS=${BENCH_PARTS:-sqlite postgresql verifier}
+PARTS=${BENCH_PARTS:-sqlite postgresql verifier peer}
 VERIFIER_SECONDS=${BENCH_VERIFIER_SECONDS:-8}
 POSTGRES_ADMIN_URL=${BENCH_POSTGRES_URL:-postgresql+psycopg://postgres@127.0.0.1:5432/postgres}
 WORKERS=2
@@ -45,14 +50,20 @@ die() {
 part_selected() { [[ " $PARTS " == *" $1 "* ]]; }
 
 for part in $PARTS; do
-  [[ $part == sqlite || $part == postgresql || $part == verifier ]] ||
-    die "BENCH_PARTS: unknown part '$part' (sqlite, postgresql, verifier)"
+  [[ $part == sqlite || $part == postgresql || $part == verifier || $part == peer ]] ||
+    die "BENCH_PARTS: unknown part '$part' (sqlite, postgresql, verifier, peer)"
 done
-part_selected sqlite || part_selected postgresql || part_selected verifier || die "BENCH_PARTS names no part"
+part_selected sqlite || part_selected postgresql || part_selected verifier || part_selected peer ||
+  die "BENCH_PARTS names no part"
 # The parts that load the server with wrk (the verifier part does not).
 SERVER_PARTS=""
 if part_selected sqlite || part_selected postgresql; then SERVER_PARTS=yes; fi
-[[ -z $SERVER_PARTS ]] || command -v wrk >/dev/null 2>&1 || die "wrk is missing: apt-get install -y wrk"
+if [[ -n $SERVER_PARTS ]] || part_selected peer; then
+  command -v wrk >/dev/null 2>&1 || die "wrk is missing: apt-get install -y wrk"
+fi
+# The peer part's JSON, relative to where run.sh was started (it cds into its temp dir).
+PEER_OUT=${BENCH_OUT:-$ROOT/var/bench/compare.json}
+[[ $PEER_OUT == /* ]] || PEER_OUT=$PWD/$PEER_OUT
 command -v openssl >/dev/null 2>&1 || die "openssl is missing: apt-get install -y openssl"
 command -v curl >/dev/null 2>&1 || die "curl is missing: apt-get install -y curl"
 command -v setsid >/dev/null 2>&1 || die "setsid is missing: apt-get install -y util-linux"
@@ -115,6 +126,20 @@ server_log_tail() {
 }
 
 cd "$TMP"
+
+# peer_part: bench/compare.py, which runs both servers itself (own temp dir, own cleanup),
+# waits for a quiet machine before each round and prints its own table; then its figures.
+peer_part() {
+  printf '\n'
+  if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    say "peer part skipped: node-oidc-provider needs node and npm (apt-get install -y nodejs npm)"
+    return 0
+  fi
+  say "peer part: authserver beside node-oidc-provider, ${BENCH_ROUNDS:-5} rounds (bench/compare.py)"
+  BENCH_OUT=$PEER_OUT "$PYTHON" "$ROOT/bench/compare.py" || die "bench/compare.py failed"
+  "$PYTHON" "$ROOT/bench/plot.py" "$PEER_OUT" "$(dirname "$PEER_OUT")" ||
+    printf 'bench: bench/plot.py failed (matplotlib missing? make bench installs it)\n' >&2
+}
 
 PORT=$("$PYTHON" -c 'import socket
 s = socket.socket()
@@ -478,6 +503,11 @@ if [[ -n $SERVER_PARTS ]]; then
     die "bench/cputime.py rsa failed"
 fi
 
+if [[ -z $SERVER_PARTS ]] && ! part_selected verifier; then
+  peer_part # the only part: it prints its own summary
+  exit 0
+fi
+
 printf '\n'
 printf 'date: %s   nproc: %s   load before: %s   openssl %s   signing key: %s bits\n' \
   "$(date -u '+%Y-%m-%dT%H:%M:%SZ')" "$CORES" "$LOAD" "$(openssl version | awk '{ print $2 }')" "$KEY"
@@ -538,4 +568,11 @@ if part_selected verifier; then
   printf 'verifier ratio: %s\n' "$(verifier_figure "verifier ratio")"
   [[ ${VERIFIER_LOG_PROBLEMS:-0} == 0 ]] ||
     printf 'note: the server of the verifier part logged %s error lines\n' "$VERIFIER_LOG_PROBLEMS"
+fi
+
+# ------------------------------------------------------------------- peer part
+
+# Last, after the summary above: it takes 10-20 minutes and prints a table of its own.
+if part_selected peer; then
+  peer_part
 fi
