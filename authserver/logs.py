@@ -52,6 +52,33 @@ class TextFormatter(logging.Formatter):
         return line
 
 
+def emit_records(logger: logging.Logger, records: list[logging.LogRecord]) -> None:
+    """Many records of `logger` at once, as `logger.handle` would pass them on, except that
+    each stream handler formats them all and writes them in one call: a batch of audit
+    lines costs one write, not one each (the batched audit events, `audit.buffer`)."""
+    records = [r for r in records if logger.isEnabledFor(r.levelno) and logger.filter(r)]
+    current: logging.Logger | None = logger
+    while current is not None and records:
+        for handler in current.handlers:
+            chosen = [r for r in records if r.levelno >= handler.level and handler.filter(r)]
+            if _writes_plainly(handler) and chosen:
+                lines = "".join(handler.format(r) + handler.terminator for r in chosen)
+                with handler.lock:  # type: ignore[union-attr]
+                    handler.stream.write(lines)
+                    handler.flush()
+            else:
+                for record in chosen:
+                    handler.handle(record)
+        current = current.parent if current.propagate else None
+
+
+def _writes_plainly(handler: logging.Handler) -> bool:
+    """A stream handler whose `emit` is the standard library's: format, write, flush.
+    Any other (a subclass that records or sends elsewhere) gets each record."""
+    plain = (logging.StreamHandler.emit, logging.FileHandler.emit)
+    return type(handler).emit in plain and getattr(handler, "stream", None) is not None
+
+
 def logging_config(log_format: LogFormat) -> dict[str, Any]:
     """A `logging.config.dictConfig` for our loggers and uvicorn's (its `log_config`)."""
     formatter: dict[str, Any] = {"()": JsonFormatter if log_format == "json" else TextFormatter}

@@ -1,20 +1,27 @@
 """Audit events written in batches, for the requests that have no transaction of their own.
 
 A client_credentials token is signed without touching the database (its speed depends
-on it), so its `token.issued` event is queued and a background thread inserts the
-queue at most AUTHSERVER_AUDIT_FLUSH_INTERVAL later, in one transaction per batch.
-The log line is written at once. If the database is unreachable the batch is kept and
-retried, up to a bound; beyond it the oldest events are dropped, with an error logged
-(the log line of each is still there). At shutdown the queue is written out.
+on it), so its `token.issued` event is queued, with the moment and the request context,
+and a background thread logs, counts and inserts the queue at most
+AUTHSERVER_AUDIT_FLUSH_INTERVAL later, in one transaction per batch. Its log lines come
+from that thread, each with the event's `occurred_at` and `request_id`. If the database
+is unreachable the rows are kept and retried, up to a bound; beyond it the oldest are
+dropped, with an error logged (each was logged already). At shutdown the queue is
+written out.
 """
 
 import logging
 import threading
 from collections import deque
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from authserver.audit.events import AUDIT_TABLE, Row, prepare_event
+from authserver.audit.events import AUDIT_TABLE, Row, announce_event
+from authserver.audit.events import log as audit_log
+from authserver.clock import utcnow
+from authserver.context import RequestContext, current_context
 from authserver.db import Database
+from authserver.logs import emit_records
+from authserver.metrics import count_event
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +33,9 @@ class AuditBuffer:
     def __init__(self, database: Database, flush_interval: timedelta) -> None:
         self._database = database
         self._interval = flush_interval.total_seconds()
+        self._arrived: deque[tuple[str, RequestContext | None, datetime, dict[str, object]]] = (
+            deque()
+        )
         self._queue: deque[Row] = deque()
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -33,16 +43,14 @@ class AuditBuffer:
         self.dropped = 0
 
     def record(self, event: str, **fields: object) -> None:
-        """Log the event now; store it with the next batch."""
-        row = prepare_event(event, **fields)  # type: ignore[arg-type]
-        with self._lock:
-            if len(self._queue) >= MAX_QUEUED:
-                self._queue.popleft()
-                self.dropped += 1
-            self._queue.append(row)
+        """Queue the event: it is logged, counted and stored with the next batch. On the
+        request's path this costs a tuple and an append (deque appends are atomic)."""
+        count_event(event, fields)
+        self._arrived.append((event, current_context(), utcnow(), fields))
 
     def flush(self) -> int:
-        """Insert everything queued; the number of events written."""
+        """Log, count and insert everything queued; the number of events written."""
+        self._announce_arrivals()
         written = 0
         while True:
             with self._lock:
@@ -57,6 +65,18 @@ class AuditBuffer:
                     self._queue.extendleft(reversed(batch))
                 raise
             written += len(batch)
+
+    def _announce_arrivals(self) -> None:
+        lines: list[logging.LogRecord] = []
+        while self._arrived:
+            event, context, occurred_at, fields = self._arrived.popleft()
+            row = announce_event(event, context, occurred_at, log_lines=lines, **fields)  # type: ignore[arg-type]
+            with self._lock:
+                if len(self._queue) >= MAX_QUEUED:
+                    self._queue.popleft()
+                    self.dropped += 1
+                self._queue.append(row)
+        emit_records(audit_log, lines)
 
     def start(self) -> None:
         if self._thread is None:

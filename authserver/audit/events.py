@@ -14,6 +14,7 @@ secret, password or private key.
 """
 
 import logging
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -21,7 +22,7 @@ from sqlmodel import Session
 
 from authserver.audit.models import AuditEvent
 from authserver.clock import utcnow
-from authserver.context import current_context
+from authserver.context import RequestContext, current_context
 from authserver.metrics import count_event
 
 log = logging.getLogger("authserver.audit")
@@ -87,12 +88,37 @@ def prepare_event(
     **details: object,
 ) -> Row:
     """Log and count the event; the row to insert."""
+    return announce_event(
+        event,
+        current_context(),
+        utcnow(),
+        user_id=user_id,
+        username=username,
+        client_id=client_id,
+        **details,
+    )
+
+
+def announce_event(
+    event: str,
+    context: RequestContext | None,
+    occurred_at: datetime,
+    *,
+    user_id: int | None = None,
+    username: str | None = None,
+    client_id: str | None = None,
+    log_lines: list[logging.LogRecord] | None = None,
+    **details: object,
+) -> Row:
+    """Log and count an event that happened at `occurred_at` in `context` (now, or a
+    moment ago for a batched one); the row to insert. With `log_lines`, its log record
+    joins that list (for `logs.emit_records`) instead of being logged at once, and it is
+    not counted (the queue counted it: metrics must not lag a batch behind)."""
     if event not in EVENTS:
         raise ValueError(f"unknown audit event {event!r}")
     details = {name: value for name, value in details.items() if value is not None}
-    context = current_context()
     row: Row = {
-        "occurred_at": utcnow(),
+        "occurred_at": occurred_at,
         "event": event,
         "actor": context.actor if context else None,
         "user_id": user_id,
@@ -103,8 +129,14 @@ def prepare_event(
         "details": orjson.dumps(details, default=str).decode("utf-8"),
     }
     fields = {k: v for k, v in row.items() if v is not None and k not in ("details", "event")}
-    fields.pop("occurred_at")
-    fields.pop("request_id", None)  # every log line carries it already
-    log.info(event, extra={"fields": {"audit": event, **fields, **details}})
-    count_event(event, {**fields, **details})
+    if context is current_context():
+        fields.pop("occurred_at")  # the line's own time
+        fields.pop("request_id", None)  # every log line of the request carries it already
+    extra = {"fields": {"audit": event, **fields, **details}}
+    if log_lines is None:
+        log.info(event, extra=extra)
+        count_event(event, {**fields, **details})
+    else:  # batched: counted when it was queued
+        record = log.makeRecord(log.name, logging.INFO, "", 0, event, (), None, extra=extra)
+        log_lines.append(record)
     return row

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from authserver.app import create_app
@@ -112,3 +113,54 @@ def test_a_text_log_line_keeps_the_fields() -> None:
     line = TextFormatter().format(record)
     assert line.startswith("INFO:") and "login.failed" in line
     assert line.endswith("audit=login.failed reason=password")
+
+
+def test_a_batch_of_records_is_written_once_one_line_each(tmp_path: Path) -> None:
+    import io
+
+    from authserver.logs import emit_records
+
+    stream = io.StringIO()
+    writes: list[str] = []
+    original_write = stream.write
+
+    def counting_write(text: str) -> int:
+        writes.append(text)
+        return original_write(text)
+
+    stream.write = counting_write  # type: ignore[method-assign]
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    logger = logging.getLogger("authserver.test-batch")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    try:
+        records = [
+            logger.makeRecord(logger.name, level, "", 0, f"event {n}", (), None, extra=None)
+            for n, level in enumerate([logging.INFO, logging.DEBUG, logging.INFO])
+        ]
+        emit_records(logger, records)
+    finally:
+        logger.removeHandler(handler)
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert [line["message"] for line in lines] == ["event 0", "event 2"]  # DEBUG filtered
+    assert len(writes) == 1
+
+
+def test_a_batched_token_event_is_logged_with_its_request_id_and_time(
+    app: FastAPI, registered: tuple[str, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    client_id, secret = registered
+    with (
+        caplog.at_level(logging.INFO, logger="authserver"),
+        TestClient(app, base_url=ISSUER) as http,
+    ):
+        answer = http.post(
+            "/token", data={"grant_type": "client_credentials"}, auth=(client_id, secret)
+        )
+        app.state.services.oauth.audit.flush()
+    (record,) = [r for r in caplog.records if r.getMessage() == "token.issued"]
+    assert record.fields["request_id"] == answer.headers["x-request-id"]  # type: ignore[attr-defined]
+    assert record.fields["client_id"] == client_id  # type: ignore[attr-defined]
+    assert record.fields["occurred_at"]  # type: ignore[attr-defined]
