@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+from anyio import to_thread
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
@@ -56,12 +57,15 @@ def create_app(settings: Settings, *, serving: bool = False) -> FastAPI:
     collector may be tuned for it once started; an app embedded in a larger program, or
     made by the tests, leaves the collector alone."""
     settings.ensure_production_ready()
-    database = Database(settings.database_url)
+    database = Database(settings.database_url, settings.database_pool_size)
     ensure_schema_is_current(database)
     services = build_services(settings, database)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        # As many threads as pooled connections: a request then never waits for one in
+        # the pool (unfairly), only, in order, for a thread (anyio's limiter is fair).
+        to_thread.current_default_thread_limiter().total_tokens = settings.database_pool_size
         services.keyring.start()
         services.rotation.start()
         services.oauth.audit.start()

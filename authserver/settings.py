@@ -29,6 +29,8 @@ class Settings(BaseSettings):
 
     issuer: str = "http://127.0.0.1:8000"
     database_url: str = "sqlite:///./var/authserver.db"
+    # PostgreSQL connections per server process, and the threads that use them.
+    database_pool_size: int = Field(default=10, ge=1, le=200)
     keys_dir: Path = Path("./keys")
     # Where signing keys live: "file" (keys_dir, one host) or "database" (a fleet).
     keys_store: Literal["file", "database"] = "file"
