@@ -1,5 +1,6 @@
 """The login page (/login): a username and password form that starts an SSO session."""
 
+import asyncio
 from urllib.parse import parse_qs, urlsplit
 
 from fastapi import APIRouter, Request
@@ -11,6 +12,7 @@ from authserver.http.browser import BadFormError, Browser, read_page_form
 from authserver.http.pages import error_page, render_page, see_other
 from authserver.login.csrf import csrf_token, csrf_token_matches
 from authserver.login.models import LoginSession
+from authserver.login.signin import SignInResult
 from authserver.services import Services
 from authserver.users.models import User
 
@@ -20,6 +22,7 @@ LOGIN_PURPOSE = "login"
 SIGNED_IN_PURPOSE = "logout"
 FAILED = "Incorrect username or password."
 _MAX_NEXT_LENGTH = 4000
+HASH_SLOT_TIMEOUT_SECONDS = 5.0
 
 
 @router.get("/login")
@@ -56,9 +59,7 @@ async def login(request: Request) -> Response:
     if not username or not password:
         return _form(browser, next_path, username, "Enter your username and password.")
     previous = await run_in_threadpool(_active_session, services, browser)
-    result = await run_in_threadpool(
-        services.sign_in, username, password, browser.address, previous
-    )
+    result = await _signed_in(request, services, username, password, browser, previous)
     if result.retry_after is not None:
         seconds = max(1, int(result.retry_after.total_seconds()) + 1)
         message = f"Too many attempts. Please wait {seconds} seconds and try again."
@@ -75,6 +76,33 @@ async def login(request: Request) -> Response:
         return _form(browser, next_path, username, FAILED)
     response = see_other(services.settings.issuer + (next_path or "/login"))
     return browser.set_session(response, result.started.cookie_value)
+
+
+async def _signed_in(
+    request: Request,
+    services: Services,
+    username: str,
+    password: str,
+    browser: Browser,
+    previous: LoginSession | None,
+) -> SignInResult:
+    """Sign-ins wait for a hashing slot here, in the event loop, not in a worker thread:
+    a flood of them must not hold the threads every other endpoint needs (there are
+    only AUTHSERVER_DATABASE_POOL_SIZE). One turned away unheard is `busy`."""
+    slots: asyncio.Semaphore | None = getattr(request.app.state, "hash_slots", None)
+    if slots is None:
+        slots = asyncio.Semaphore(services.settings.login_max_concurrent_hashes)
+        request.app.state.hash_slots = slots
+    try:
+        await asyncio.wait_for(slots.acquire(), timeout=HASH_SLOT_TIMEOUT_SECONDS)
+    except TimeoutError:
+        return SignInResult(busy=True)
+    try:
+        return await run_in_threadpool(
+            services.sign_in, username, password, browser.address, previous
+        )
+    finally:
+        slots.release()
 
 
 def safe_next(value: str | None) -> str | None:
