@@ -134,6 +134,7 @@ class AuthServerApp(FastAPI):
             proxies=self._proxies,
             log_requests=self._log_requests,
             observe=observe_request,
+            documents=hot.document,
         )
 
 

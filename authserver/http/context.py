@@ -19,6 +19,7 @@ from authserver.context import RequestContext, enter_context, leave_context, new
 from authserver.http.proxies import TrustedProxies
 
 RequestObserver = Callable[[str, str, int, float], None]
+DocumentLookup = Callable[[Scope], tuple[Message, Message] | None]
 
 access_log = logging.getLogger("authserver.access")
 
@@ -35,11 +36,13 @@ class RequestContextMiddleware:
         proxies: TrustedProxies,
         log_requests: bool,
         observe: RequestObserver | None = None,
+        documents: DocumentLookup | None = None,
     ) -> None:
         self.app = app
         self._proxies = proxies
         self._log_requests = log_requests
         self._observe = observe
+        self._documents = documents
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -50,9 +53,17 @@ class RequestContextMiddleware:
         self._proxies.apply(scope)
         request_id = _forwarded_request_id(scope) if from_proxy else None
         request_id = request_id or new_request_id()
+        header = (_REQUEST_ID, request_id.encode("ascii"))
+        if self._documents is not None and (document := self._documents(scope)) is not None:
+            # The JWKS and discovery, from memory: no context to enter, nothing to wrap.
+            start, body = document
+            start["headers"].append(header)
+            await send(start)
+            await send(body)
+            self._finish(scope, start["status"], time.perf_counter() - started, request_id)
+            return
         client = scope.get("client")
         token = enter_context(RequestContext(request_id, client[0] if client else None))
-        header = (_REQUEST_ID, request_id.encode("ascii"))
         status = 500
 
         async def send_with_id(message: Message) -> None:
@@ -65,10 +76,10 @@ class RequestContextMiddleware:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
-            self._finish(scope, status, time.perf_counter() - started)
+            self._finish(scope, status, time.perf_counter() - started, request_id)
             leave_context(token)
 
-    def _finish(self, scope: Scope, status: int, seconds: float) -> None:
+    def _finish(self, scope: Scope, status: int, seconds: float, request_id: str) -> None:
         route = scope.get("route")
         endpoint = getattr(route, "path", None) or "other"
         if self._observe is not None:
@@ -76,6 +87,7 @@ class RequestContextMiddleware:
         if self._log_requests:
             client = scope.get("client")
             fields = {
+                "request_id": request_id,
                 "method": scope["method"],
                 "path": scope["path"],
                 "status": status,

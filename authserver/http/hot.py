@@ -63,14 +63,33 @@ class HotPaths:
             metadata, b"application/json", [(b"cache-control", b"public, max-age=3600")], None
         )
 
+    def document(self, scope: Scope) -> tuple[Message, Message] | None:
+        """For a GET of the JWKS or of discovery, its two prebuilt ASGI messages (the
+        request-context middleware sends them, adding only X-Request-ID); else None."""
+        path = scope["path"]
+        if scope["method"] != "GET" or path not in self._documents:
+            return None
+        scope["route"] = self._route_of[path]
+        answers = self._jwks_prebuilt() if path == JWKS_PATH else self._metadata_answers
+        if_none_match, cors = None, False
+        for name, value in scope["headers"]:
+            if name == b"if-none-match":
+                if_none_match = value.decode("latin-1")
+            elif name == b"origin":
+                cors = True
+        return answers.select(if_none_match, cors)
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        method, path = scope.get("method", ""), scope.get("path", "")
-        if method == "GET" and path in self._documents:
-            scope["route"] = self._route_of[path]
-            await self._send_document(path, scope["headers"], send)
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        method, path = scope["method"], scope["path"]
+        if (document := self.document(scope)) is not None:
+            await send(document[0])
+            await send(document[1])
             return
         handler = self._routes.get((method, path))
-        if handler is None or scope["type"] != "http":
+        if handler is None:
             await self.app(scope, receive, send)
             return
         scope["route"] = self._route_of[path]
@@ -91,21 +110,6 @@ class HotPaths:
 
     def _paths(self) -> set[str]:
         return {path for _, path in self._routes}
-
-    async def _send_document(
-        self, path: str, headers: list[tuple[bytes, bytes]], send: Send
-    ) -> None:
-        """The JWKS or discovery from prebuilt messages: two dict lookups and two sends."""
-        answers = self._jwks_prebuilt() if path == JWKS_PATH else self._metadata_answers
-        if_none_match, cors = None, False
-        for name, value in headers:
-            if name == b"if-none-match":
-                if_none_match = value.decode("latin-1")
-            elif name == b"origin":
-                cors = True
-        start, body = answers.select(if_none_match, cors)
-        await send(start)
-        await send(body)
 
     def _jwks_prebuilt(self) -> "PrebuiltAnswers":
         document = self._services.keyring.jwks
