@@ -13,6 +13,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Session
 
@@ -71,8 +72,12 @@ class Database:
 
 
 def is_storage_outage(error: BaseException) -> bool:
-    """The database could not be reached or dropped the connection: retry soon (503)."""
-    return isinstance(error, OperationalError | InterfaceError)
+    """The database could not be reached, dropped the connection, or no pooled connection
+    came free in time: retry soon (503)."""
+    return isinstance(error, OperationalError | InterfaceError | PoolTimeoutError)
+
+
+_POOL_TIMEOUT_SECONDS = 10
 
 
 def build_engine(url: str, pool_size: int = 10, **options: Any) -> Engine:
@@ -98,8 +103,6 @@ def build_engine(url: str, pool_size: int = 10, **options: Any) -> Engine:
     event.listen(engine, "begin", _begin_immediate)
     return engine
 
-
-_POOL_TIMEOUT_SECONDS = 10
 
 # A connection that waited this long in the pool is pinged before use (a restarted
 # server, a proxy's idle timeout); a busy one is not: SQLAlchemy's pool_pre_ping would

@@ -11,7 +11,6 @@ preflight), goes to FastAPI unchanged. The request-context middleware around bot
 gives every response its X-Request-ID, metrics and access-log line.
 """
 
-import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -19,17 +18,15 @@ from starlette.datastructures import Headers
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from authserver.errors import OAuth2Error, ServerError
+from authserver.errors import OAuth2Error
 from authserver.http.cors import CORS_PATHS, cors_headers
 from authserver.http.forms import receive_oauth_form
 from authserver.http.revocation import endpoint_response
 from authserver.http.token import token_response
 from authserver.http.userinfo import userinfo_response
 from authserver.keys.jwks import JwksDocument
-from authserver.oauth import FormRequest, error_response
+from authserver.oauth import FormRequest, error_response, unexpected_error_response
 from authserver.services import Services
-
-log = logging.getLogger(__name__)
 
 Handler = Callable[[Scope, Receive, Headers], Awaitable[Response]]
 
@@ -48,7 +45,6 @@ class HotPaths:
     def __init__(self, app: ASGIApp, services: Services, metadata: bytes) -> None:
         self.app = app
         self._services = services
-        self._metadata = metadata
         self._routes: dict[tuple[str, str], Handler] = {
             ("POST", "/token"): self._token,
             ("POST", "/revoke"): self._revoke,
@@ -98,9 +94,8 @@ class HotPaths:
             response = await handler(scope, receive, headers)
         except OAuth2Error as error:
             response = error_response(error)
-        except Exception:
-            log.exception("%s failed", path)
-            response = error_response(ServerError())
+        except Exception as error:  # noqa: BLE001 - a fixed 500, or 503 when storage is down
+            response = unexpected_error_response(path, error)
         if path in CORS_PATHS:
             response.raw_headers.extend(cors_headers(headers))
         await response(scope, receive, send)
