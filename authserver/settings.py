@@ -52,6 +52,8 @@ class Settings(BaseSettings):
     # "600/minute;20000/hour"), a bare number meaning per second; "0" turns it off.
     client_rate_limit: str = "1000/second"
     id_token_ttl: timedelta = timedelta(minutes=10)
+    # Clock skew allowed on a future `iat`/`nbf` of a token presented back to us.
+    jwt_leeway: timedelta = timedelta(seconds=60)
     authorization_code_ttl: timedelta = timedelta(seconds=60)
     session_ttl: timedelta = timedelta(hours=12)
     session_idle_ttl: timedelta = timedelta(hours=1)
@@ -168,6 +170,7 @@ class Settings(BaseSettings):
         "refresh_reuse_grace",
         "audit_flush_interval",
         "audit_retention",
+        "jwt_leeway",
         mode="before",
     )
     @classmethod
@@ -219,6 +222,15 @@ class Settings(BaseSettings):
         if value is not None and value < timedelta(0):
             raise ValueError("must not be negative (0 turns it off)")
         return None if value == timedelta(0) else value
+
+    @field_validator("jwt_leeway", mode="after")
+    @classmethod
+    def _leeway(cls, value: timedelta) -> timedelta:
+        # SECURITY-CHECKLIST (RFC 8725 leaves it to us): at most 60 s, or a token issued
+        # for later would be accepted long before its time.
+        if not timedelta(0) <= value <= timedelta(seconds=60):
+            raise ValueError("must be between 0 and 60 seconds")
+        return value
 
     @field_validator("audit_flush_interval", mode="after")
     @classmethod

@@ -20,10 +20,11 @@ from authserver.errors import InvalidRequestError
 from authserver.http.browser import BadFormError, Browser, read_page_form
 from authserver.http.forms import reject_nul
 from authserver.http.pages import error_page, render_page
+from authserver.jose import JwtRejected
 from authserver.login.csrf import csrf_token, csrf_token_matches
 from authserver.login.sessions import end_session
 from authserver.services import Services
-from authserver.tokens.verification import TokenRejectedError, verify_jwt
+from authserver.tokens.verification import verify_jwt
 
 router = APIRouter()
 
@@ -106,19 +107,19 @@ def _read_hint(services: Services, token: str | None) -> _Hint | None:
     if not token:
         return None
     try:
-        verified = verify_jwt(
+        claims = verify_jwt(
             token,
             services.keyring,
-            services.settings.issuer,
+            services.settings,
             "id_token",
             int(utcnow().timestamp()),
             allow_expired=True,  # OIDC RP-Initiated Logout §2: an expired hint still names
         )
-    except TokenRejectedError:
+    except JwtRejected:
         return None
-    aud = verified.claims.get("aud")
+    aud = claims.get("aud")
     client_id = aud if isinstance(aud, str) else None
-    sid = verified.claims.get("sid")
+    sid = claims.get("sid")
     return _Hint(client_id, sid if isinstance(sid, str) else None)
 
 

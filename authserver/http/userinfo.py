@@ -13,10 +13,11 @@ from starlette.responses import Response
 
 from authserver.clock import utcnow
 from authserver.errors import InsufficientScopeError, InvalidTokenError, OAuth2Error
+from authserver.jose import JwtRejected
 from authserver.oauth import error_response, json_response, unexpected_error_response
 from authserver.services import Services
 from authserver.tokens.validity import access_token_is_active
-from authserver.tokens.verification import TokenRejectedError, verify_jwt
+from authserver.tokens.verification import verify_jwt
 from authserver.users.models import User
 
 router = APIRouter()
@@ -53,34 +54,28 @@ def _bearer_token(header: str | None) -> str:
 def _user_claims(services: Services, token: str) -> dict[str, Any]:
     now = utcnow()
     try:
-        verified = verify_jwt(
-            token, services.keyring, services.settings.issuer, "access_token", int(now.timestamp())
+        claims = verify_jwt(
+            token, services.keyring, services.settings, "access_token", int(now.timestamp())
         )
-    except TokenRejectedError:
+    except JwtRejected:
         raise InvalidTokenError(status_code=401) from None
-    scopes = set(str(verified.claims.get("scope", "")).split())
+    scopes = set(str(claims.get("scope", "")).split())
     # Two independent reads: no transaction (`Database.reading`).
     with services.database.reading() as db:
-        user = (
-            db.get(User, int(verified.claims["sub"])) if verified.claims["sub"].isdigit() else None
-        )
-        if (
-            user is None
-            or "fid" not in verified.claims
-            or not access_token_is_active(db, verified.claims, now)
-        ):
+        user = db.get(User, int(claims["sub"])) if claims["sub"].isdigit() else None
+        if user is None or "fid" not in claims or not access_token_is_active(db, claims, now):
             raise InvalidTokenError(status_code=401)
     if "openid" not in scopes:
         raise InsufficientScopeError()
-    claims: dict[str, Any] = {"sub": str(user.id)}
+    answer: dict[str, Any] = {"sub": str(user.id)}
     if "profile" in scopes:
-        claims["preferred_username"] = user.username
-        claims["name"] = user.username
-        claims["updated_at"] = int(user.updated_at.timestamp())
+        answer["preferred_username"] = user.username
+        answer["name"] = user.username
+        answer["updated_at"] = int(user.updated_at.timestamp())
     if "email" in scopes and user.email:
-        claims["email"] = user.email
-        claims["email_verified"] = False  # this server never verifies addresses
-    return claims
+        answer["email"] = user.email
+        answer["email_verified"] = False  # this server never verifies addresses
+    return answer
 
 
 def _bearer_error(error: OAuth2Error) -> Response:

@@ -25,7 +25,9 @@ from joserfc.jwk import RSAKey
 
 from authserver.clock import utcnow
 from authserver.errors import KeyStoreError
+from authserver.jose import VerificationKey
 from authserver.keys.jwks import JwksDocument, build_jwks
+from authserver.keys.material import KEY_PARAMETERS
 from authserver.keys.records import KeyRecord, KeyState
 from authserver.keys.rotation import published_records
 from authserver.keys.store import KeyStore
@@ -50,7 +52,7 @@ class _Snapshot:
     current_kid: str
     signing_key: RSAKey
     published_kids: tuple[str, ...]
-    verification_keys: dict[str, RSAKey]
+    verification_keys: dict[str, VerificationKey]
     jwks: JwksDocument
 
 
@@ -83,7 +85,7 @@ class KeyRing:
     def jwks(self) -> JwksDocument:
         return self._fresh().jwks
 
-    def verification_key(self, kid: str) -> RSAKey | None:
+    def verification_key(self, kid: str) -> VerificationKey | None:
         """The public key of a published `kid`; None once the key is removed (or never was)."""
         return self._fresh().verification_keys.get(kid)
 
@@ -154,9 +156,14 @@ class KeyRing:
             current_kid=current.kid,
             signing_key=parsed[current.kid],
             published_kids=tuple(r.kid for r in records),
-            verification_keys={r.kid: RSAKey.import_key(r.public_jwk) for r in records},
+            verification_keys={r.kid: _verification_key(r) for r in records},
             jwks=build_jwks(records),
         )
 
     def _parsed_key(self, record: KeyRecord) -> RSAKey:
         return self._parsed.get(record.kid) or self._store.load_private_key(record.kid)
+
+
+def _verification_key(record: KeyRecord) -> VerificationKey:
+    # Pinned to the algorithm the JWKS publishes for it (RFC 8725 §3.1).
+    return VerificationKey.of(RSAKey.import_key({**record.public_jwk, **KEY_PARAMETERS}))

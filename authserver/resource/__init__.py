@@ -1,7 +1,8 @@
 """Verifying this issuer's access tokens in a resource service (RFC 9068 §4, RFC 8725, RFC 6750).
 
 Importable without the server's database or web stack: only the standard library, httpx,
-joserfc and cryptography. FastAPI glue lives in `authserver.resource.fastapi`.
+joserfc and cryptography. The token checks are `authserver.jose`'s, the ones the issuer
+applies to its own tokens. FastAPI glue lives in `authserver.resource.fastapi`.
 """
 
 from authserver.resource.bearer import bearer_token

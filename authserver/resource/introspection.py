@@ -20,8 +20,8 @@ from urllib.parse import quote_plus
 
 import httpx
 
+from authserver.jose import MAX_TOKEN_BYTES
 from authserver.resource.bearer import check_bearer_syntax
-from authserver.resource.checks import MAX_TOKEN_BYTES
 from authserver.resource.claims import Claims
 from authserver.resource.discovery import (
     check_configured_endpoint,

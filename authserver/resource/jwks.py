@@ -27,7 +27,7 @@ import httpx
 from joserfc.errors import JoseError
 from joserfc.jwk import RSAKey
 
-from authserver.resource.checks import SUPPORTED_ALGORITHMS, VerificationKey
+from authserver.jose import SUPPORTED_ALGORITHMS, VerificationKey
 from authserver.resource.discovery import endpoint_from, metadata_url
 from authserver.resource.documents import DEFAULT_TIMEOUT, Document, FetchError, arequest, request
 from authserver.resource.errors import InvalidToken, IssuerUnavailable

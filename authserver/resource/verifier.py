@@ -13,16 +13,10 @@ from typing import Self
 
 import httpx
 
-from authserver.resource.checks import (
-    SUPPORTED_ALGORITHMS,
-    CompactJws,
-    VerificationKey,
-    check_claims,
-    read_token,
-    verify_signature,
-)
+from authserver.jose import SUPPORTED_ALGORITHMS, JwtRejected, JwtRules, JwtValidator
 from authserver.resource.claims import Claims
 from authserver.resource.discovery import check_configured_endpoint, check_issuer
+from authserver.resource.errors import InvalidToken
 from authserver.resource.jwks import KeyCache
 
 Duration = timedelta | float
@@ -66,6 +60,18 @@ class Verifier:
         self.leeway = int(_seconds(leeway, "leeway"))
         if self.leeway > MAX_LEEWAY.total_seconds():
             raise ValueError("the leeway must be at most 5 minutes")
+        # The checks the issuer itself applies (`authserver.jose`), with this service's
+        # audience and, its clock not being the issuer's, the leeway on `exp` too.
+        self._validator = JwtValidator(
+            JwtRules(
+                typ="at+jwt",
+                issuer=self.issuer,
+                audience=audience,
+                algorithms=self.algorithms,
+                leeway=self.leeway,
+                expiry_leeway=self.leeway,
+            )
+        )
         self._keys = KeyCache(
             self.issuer,
             jwks_uri=check_configured_endpoint(jwks_uri, self.issuer, "jwks_uri"),
@@ -77,13 +83,21 @@ class Verifier:
 
     def verify(self, token: str) -> Claims:
         """The claims of `token` once every RFC 9068 §4 check passes; else InvalidToken."""
-        parsed = read_token(token, self.algorithms)
-        return self._claims(parsed, self._keys.verification_key(parsed.kid))
+        try:
+            parsed = self._validator.read(token)
+            key = self._keys.verification_key(parsed.kid)
+            return Claims(self._validator.finish(parsed, key, int(time.time())))
+        except JwtRejected as error:
+            raise InvalidToken(str(error)) from None
 
     async def averify(self, token: str) -> Claims:
         """As `verify`, fetching keys with httpx.AsyncClient; the RSA check (~20 µs) stays sync."""
-        parsed = read_token(token, self.algorithms)
-        return self._claims(parsed, await self._keys.averification_key(parsed.kid))
+        try:
+            parsed = self._validator.read(token)
+            key = await self._keys.averification_key(parsed.kid)
+            return Claims(self._validator.finish(parsed, key, int(time.time())))
+        except JwtRejected as error:
+            raise InvalidToken(str(error)) from None
 
     def close(self) -> None:
         """Close the HTTP client this verifier made (not one it was given)."""
@@ -94,10 +108,6 @@ class Verifier:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
-
-    def _claims(self, token: CompactJws, key: VerificationKey) -> Claims:
-        payload = verify_signature(token, key)
-        return check_claims(payload, self.issuer, self.audience, int(time.time()), self.leeway)
 
 
 def _allowed(algorithms: tuple[str, ...]) -> frozenset[str]:

@@ -35,7 +35,7 @@ def _find(endpoint: Any, request: Any) -> FoundToken | None:
     if not value:
         raise InvalidRequestError("The token parameter is required.")
     server = endpoint.server
-    return find_token(request.db, server.keyring, server.settings.issuer, value, utcnow())
+    return find_token(request.db, server.keyring, server.settings, value, utcnow())
 
 
 class RevocationEndpoint(_RevocationEndpoint):

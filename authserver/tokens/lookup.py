@@ -11,11 +11,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlmodel import Session, col
 
+from authserver.jose import JwtRejected
 from authserver.keys.keyring import KeyRing
 from authserver.opaque import opaque_hash
+from authserver.settings import Settings
 from authserver.tokens.models import RefreshToken, TokenFamily
 from authserver.tokens.validity import access_token_is_active, family_is_good
-from authserver.tokens.verification import TokenRejectedError, verify_jwt
+from authserver.tokens.verification import verify_jwt
 from authserver.users.models import User
 
 _MAX_REFRESH_TOKEN_LENGTH = 100
@@ -50,25 +52,24 @@ FoundToken = FoundAccessToken | FoundRefreshToken
 
 
 def find_token(
-    db: Session, keyring: KeyRing, issuer: str, value: str, now: datetime
+    db: Session, keyring: KeyRing, settings: Settings, value: str, now: datetime
 ) -> FoundToken | None:
     """The token with its current state, or None if it is not one of ours at all."""
     if value.count(".") == 2:
-        return _find_access_token(db, keyring, issuer, value, now)
+        return _find_access_token(db, keyring, settings, value, now)
     if len(value) > _MAX_REFRESH_TOKEN_LENGTH:
         return None
     return _find_refresh_token(db, value, now)
 
 
 def _find_access_token(
-    db: Session, keyring: KeyRing, issuer: str, value: str, now: datetime
+    db: Session, keyring: KeyRing, settings: Settings, value: str, now: datetime
 ) -> FoundAccessToken | None:
     seconds = int(now.timestamp())
     try:
-        verified = verify_jwt(value, keyring, issuer, "access_token", seconds, allow_expired=True)
-    except TokenRejectedError:
+        claims = verify_jwt(value, keyring, settings, "access_token", seconds, allow_expired=True)
+    except JwtRejected:
         return None
-    claims = verified.claims
     return FoundAccessToken(claims, access_token_is_active(db, claims, now))
 
 

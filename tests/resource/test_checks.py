@@ -1,10 +1,10 @@
-"""Parsing before any key is used: base64url, JSON and the header (RFC 7515, RFC 8725)."""
+"""`authserver.jose`, the one JWT validator: parsing before any key is used, base64url,
+JSON and the header (RFC 7515, RFC 8725)."""
 
 import pytest
 from joserfc.jwk import RSAKey
 
-from authserver.resource import InvalidToken
-from authserver.resource.checks import read_token, verify_signature
+from authserver.jose import JwtRejected, VerificationKey, read_token, verify_signature
 from tests.resource.forge import HEADER, access_claims, b64url, rs256, segment
 from tests.resource.mock_issuer import AUDIENCE, ISSUER
 
@@ -20,10 +20,10 @@ def good(issuer_key: RSAKey) -> str:
 def test_a_good_token_is_decoded_once_and_its_signature_verified(
     good: str, issuer_key: RSAKey
 ) -> None:
-    parsed = read_token(good, RS256)
+    parsed = read_token(good, RS256, "at+jwt")
     assert (parsed.alg, parsed.kid) == ("RS256", issuer_key.kid)
     assert parsed.signing_input == good.rsplit(".", 1)[0].encode()
-    assert verify_signature(parsed, issuer_key) == parsed.payload
+    assert verify_signature(parsed, VerificationKey.of(issuer_key)) == parsed.payload
 
 
 @pytest.mark.parametrize(
@@ -41,8 +41,8 @@ def test_a_good_token_is_decoded_once_and_its_signature_verified(
 def test_text_that_is_not_canonical_base64url_is_refused(
     good: str, change: object, reason: str
 ) -> None:
-    with pytest.raises(InvalidToken, match=reason):
-        read_token(change(good), RS256)  # type: ignore[operator]
+    with pytest.raises(JwtRejected, match=reason):
+        read_token(change(good), RS256, "at+jwt")  # type: ignore[operator]
 
 
 @pytest.mark.parametrize(
@@ -57,8 +57,8 @@ def test_text_that_is_not_canonical_base64url_is_refused(
 )
 def test_a_header_that_is_not_one_json_object_is_refused(header: str) -> None:
     token = f"{segment(header)}.{segment(access_claims(ISSUER, AUDIENCE))}.c2ln"
-    with pytest.raises(InvalidToken, match="JSON"):
-        read_token(token, RS256)
+    with pytest.raises(JwtRejected, match="JSON"):
+        read_token(token, RS256, "at+jwt")
 
 
 def test_an_alg_outside_the_allow_list_is_refused_even_if_supported(
@@ -66,5 +66,5 @@ def test_an_alg_outside_the_allow_list_is_refused_even_if_supported(
 ) -> None:
     header = {**HEADER, "alg": "PS256", "kid": issuer_key.kid}
     token = f"{segment(header)}.{segment(access_claims(ISSUER, AUDIENCE))}.c2ln"
-    with pytest.raises(InvalidToken, match="alg is not allowed"):
-        read_token(token, RS256)
+    with pytest.raises(JwtRejected, match="alg is not allowed"):
+        read_token(token, RS256, "at+jwt")

@@ -31,6 +31,7 @@ def test_the_defaults_are_the_contract() -> None:
     assert settings.refresh_token_ttl == timedelta(seconds=604800)
     assert settings.audience == settings.issuer
     assert settings.keys_rsa_bits == 2048
+    assert settings.jwt_leeway == timedelta(seconds=60)
 
 
 def test_environment_variables_and_dotenv_are_read(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -51,6 +52,9 @@ def test_environment_variables_and_dotenv_are_read(monkeypatch: pytest.MonkeyPat
         ("AUTHSERVER_ISSUER", "https://idp.example.test/?tenant=1"),
         ("AUTHSERVER_KEYS_RSA_BITS", "1024"),
         ("AUTHSERVER_KEYS_PASSPHRASE", ""),
+        # SECURITY-CHECKLIST: a leeway of at most 60 s on incoming JWTs.
+        ("AUTHSERVER_JWT_LEEWAY", "61"),
+        ("AUTHSERVER_JWT_LEEWAY", "-1"),
     ],
 )
 def test_an_invalid_value_is_one_line_naming_the_variable(
