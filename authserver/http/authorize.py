@@ -7,7 +7,12 @@ Order of checks, each per its RFC:
    by Authlib's grant with our checks; its errors go back to the redirect_uri with
    `state` and `iss` (RFC 9207).
 3. The browser's session, or a sign-in first (prompt=login and max_age force one;
-   prompt=none instead answers `login_required`).
+   prompt=none instead answers `login_required`). The way back from the login page keeps
+   every parameter and adds `sign_in_after`: the moment of the redirect, MACed with the
+   browser's secret over the other parameters. With it, only a session whose `auth_time`
+   is after that moment answers; without it (or with one tampered, or from another
+   browser), prompt=login and max_age ask again. So opening the way back directly,
+   on the old session, never gives a code.
 4. Consent, unless remembered or the client skips it (prompt=none: `consent_required`).
 5. A code, sent to the redirect_uri with `state` and `iss`.
 A consent decision comes back as a POST of the same parameters with a CSRF token.
@@ -15,7 +20,7 @@ A consent decision comes back as a POST of the same parameters with a CSRF token
 
 import hashlib
 import re
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode, urlsplit
 
 from authlib.common.urls import add_params_to_uri
@@ -55,6 +60,9 @@ _SCOPE_DESCRIPTIONS = {
     "email": "See your email address",
 }
 _INVALID_LINK = "This sign-in link is not valid"
+_SIGN_IN_AFTER = "sign_in_after"
+_MOMENT = re.compile(r"[0-9]{1,20}")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @router.get("/authorize")
@@ -72,16 +80,21 @@ async def authorize(request: Request) -> Response:
 
 @router.post("/authorize")
 async def decide(request: Request) -> Response:
-    """The consent form's answer: the authorization parameters, a CSRF token, a decision."""
+    """The consent form's answer (the authorization parameters, a CSRF token, a decision),
+    or an authorization request sent as a form (OIDC Core §3.1.2.1: GET and POST)."""
     browser = Browser.of(request)
     try:
         form = await read_page_form(request)
     except BadFormError:
         return error_page(_INVALID_LINK, "The form could not be read.")
     fields = dict(form)
+    services = request.app.state.services
+    if "decision" not in fields:
+        pairs = [(name, value) for name, value in form if value]
+        response = await run_in_threadpool(_authorize, services, browser, pairs)
+        return browser.keep_csrf_secret(response)
     pairs = [(name, value) for name, value in form if name not in ("csrf_token", "decision")]
     decision = (fields.get("decision", ""), fields.get("csrf_token", ""))
-    services = request.app.state.services
     return await run_in_threadpool(_authorize, services, browser, pairs, decision)
 
 
@@ -112,12 +125,12 @@ def _authorize(
             prompts, max_age = _prompts(request), _max_age(request)
             _check_nonce(request)
             fresh_enough = login_session is not None and _fresh_enough(
-                prompts, max_age, login_session, now
+                prompts, max_age, login_session, now, _signed_in_after(browser, pairs)
             )
             if user is None or login_session is None or not fresh_enough:
                 if "none" in prompts:
                     raise LoginRequiredError()
-                return _sign_in_first(issuer, pairs)
+                return _sign_in_first(browser, issuer, pairs, now)
             scopes = frozenset(request.scope.split())
             consents = ConsentRepository(db)
             if decision is None:
@@ -196,32 +209,61 @@ def _max_age(request: FormRequest) -> int | None:
 
 
 def _fresh_enough(
-    prompts: frozenset[str], max_age: int | None, login_session: LoginSession, now: datetime
+    prompts: frozenset[str],
+    max_age: int | None,
+    login_session: LoginSession,
+    now: datetime,
+    signed_in_after: int | None,
 ) -> bool:
     """Whether the session may answer this request, or the user must sign in again."""
+    if signed_in_after is not None:
+        # Back from the sign-in this request asked for: only a session begun after it.
+        return _microseconds(login_session.auth_time) > signed_in_after
     if "login" in prompts:
         return False
     # OIDC Core §3.1.2.1: max_age is the allowed seconds since the user last signed in.
     return max_age is None or now - login_session.auth_time <= timedelta(seconds=max_age)
 
 
-def _sign_in_first(issuer: str, pairs: list[tuple[str, str]]) -> Response:
-    """To the login page, coming back here without `prompt=login` and `max_age`: the
-    sign-in about to happen satisfies both, and keeping them would loop."""
-    again = []
-    for name, value in pairs:
-        if name == "max_age":
-            continue
-        if name == "prompt":
-            value = " ".join(p for p in value.split() if p != "login")
-        if value:
-            again.append((name, value))
-    next_path = "/authorize?" + urlencode(again)
+def _sign_in_first(
+    browser: Browser, issuer: str, pairs: list[tuple[str, str]], now: datetime
+) -> Response:
+    """To the login page, coming back here with every parameter and a `sign_in_after`
+    marker: the sign-in about to happen satisfies prompt=login and max_age, and no
+    session older than this moment ever will."""
+    kept = [(name, value) for name, value in pairs if name != _SIGN_IN_AFTER]
+    moment = _microseconds(now)
+    marker = f"{moment}.{csrf_token(browser.csrf_secret, _marker_purpose(moment, kept))}"
+    next_path = "/authorize?" + urlencode([*kept, (_SIGN_IN_AFTER, marker)])
     return RedirectResponse(
         f"{issuer}/login?{urlencode({'next': next_path})}",
         303,
         headers={"Cache-Control": "no-store"},
     )
+
+
+def _signed_in_after(browser: Browser, pairs: list[tuple[str, str]]) -> int | None:
+    """The moment (µs since the epoch) a sign-in was asked for, if the request carries a
+    marker this browser was given for exactly these parameters; else None."""
+    markers = [value for name, value in pairs if name == _SIGN_IN_AFTER]
+    if len(markers) != 1:
+        return None
+    moment, _, mac = markers[0].partition(".")
+    if not _MOMENT.fullmatch(moment):
+        return None
+    kept = [(name, value) for name, value in pairs if name != _SIGN_IN_AFTER]
+    if not csrf_token_matches(browser.csrf_secret, _marker_purpose(int(moment), kept), mac):
+        return None
+    return int(moment)
+
+
+def _marker_purpose(moment: int, pairs: list[tuple[str, str]]) -> str:
+    digest = hashlib.sha256(urlencode(sorted(pairs)).encode()).hexdigest()
+    return f"sign-in-after:{moment}:{digest}"
+
+
+def _microseconds(moment: datetime) -> int:
+    return (moment - _EPOCH) // timedelta(microseconds=1)
 
 
 def _consent_page(

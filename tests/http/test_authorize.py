@@ -8,6 +8,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from httpx import Response
 from sqlalchemy import update
+from sqlmodel import select
 
 from authserver.clients.models import Client
 from authserver.clock import utcnow
@@ -418,12 +419,79 @@ def test_prompt_login_with_a_session_shows_the_login_form_and_then_continues(
     assert response.status_code == 303
     assert response.headers["location"].startswith(ISSUER + "/login?")
     next_path = path_after_login(response)
-    assert "prompt" not in parse_qs(urlsplit(next_path).query)
+    # Every parameter goes back, with the marker of the sign-in asked for.
+    assert parse_qs(urlsplit(next_path).query)["prompt"] == ["login"]
+    assert "sign_in_after" in parse_qs(urlsplit(next_path).query)
     signed_in = sign_in(returning, next_path=next_path)
     assert signed_in.status_code == 303
     assert signed_in.headers["location"] == ISSUER + next_path
     again = returning.get(next_path, follow_redirects=False)
     assert_code_redirect(again)
+
+
+FORCING = {"prompt=login": {"prompt": "login"}, "max_age=60": {"max_age": "60"}}
+
+
+@pytest.mark.parametrize("forcing", FORCING.values(), ids=FORCING.keys())
+def test_the_way_back_from_the_login_page_never_answers_on_the_old_session(
+    returning: TestClient, client_id: str, database: Database, forcing: dict[str, str]
+) -> None:
+    """OIDC Core §3.1.2.1 (prompt=login, max_age): opening the login page's `next`
+    directly, without signing in, must not give a code on the session that was there."""
+    make_sessions_older(database, timedelta(hours=1))
+    response = returning.get(path_of(pairs_of(client_id, **forcing)), follow_redirects=False)
+    next_path = path_after_login(response)
+
+    direct = returning.get(next_path, follow_redirects=False)
+    assert direct.status_code == 303
+    assert direct.headers["location"].startswith(ISSUER + "/login?")
+    # Once the user has signed in, the same way back answers, with the new auth_time.
+    before = int(utcnow().timestamp())
+    assert sign_in(returning, next_path=next_path).status_code == 303
+    assert_code_redirect(returning.get(next_path, follow_redirects=False))
+    with database.transaction() as db:
+        newest = max(db.exec(select(LoginSession.auth_time)).all())
+    assert newest.timestamp() >= before
+
+
+def tampered(next_path: str, moment: str) -> str:
+    query = [
+        (name, f"{moment}.{value.partition('.')[2]}" if name == "sign_in_after" else value)
+        for name, value in parse_qs(urlsplit(next_path).query, keep_blank_values=True).items()
+        for value in value
+    ]
+    return "/authorize?" + urlencode(query)
+
+
+def test_a_tampered_or_borrowed_marker_is_no_sign_in(
+    app: FastAPI, returning: TestClient, client_id: str, database: Database
+) -> None:
+    """The marker is MACed with this browser's secret over the other parameters: an
+    earlier moment, other parameters, or another browser's marker ask to sign in again."""
+    make_sessions_older(database, timedelta(hours=1))
+    response = returning.get(path_of(pairs_of(client_id, prompt="login")), follow_redirects=False)
+    next_path = path_after_login(response)
+    earlier = tampered(next_path, "0")
+    other_state = next_path.replace("state=state-123", "state=state-456")
+    for path in (earlier, other_state):
+        answer = returning.get(path, follow_redirects=False)
+        assert answer.headers["location"].startswith(ISSUER + "/login?"), path
+    # Another browser signed in as alice after the marker was made cannot use it.
+    with TestClient(app, base_url=ISSUER) as other:
+        assert sign_in(other).status_code == 303
+        answer = other.get(next_path, follow_redirects=False)
+        assert answer.headers["location"].startswith(ISSUER + "/login?")
+
+
+def test_an_authorization_request_may_be_a_post(returning: TestClient, client_id: str) -> None:
+    # OIDC Core §3.1.2.1: the authorization endpoint supports GET and POST (form-encoded).
+    response = returning.post("/authorize", data=dict(pairs_of(client_id)), follow_redirects=False)
+    assert_code_redirect(response)
+    forced = returning.post(
+        "/authorize", data=dict(pairs_of(client_id, prompt="login")), follow_redirects=False
+    )
+    assert forced.status_code == 303
+    assert forced.headers["location"].startswith(ISSUER + "/login?")
 
 
 @pytest.mark.parametrize("max_age", ["0", "60"])
