@@ -12,7 +12,7 @@ from sqlmodel import Session
 from starlette.responses import Response
 
 from authserver.audit import AuditBuffer, note_event, record_event
-from authserver.clients.authentication import authenticate_client
+from authserver.clients.authentication import authenticate_client, read_credentials
 from authserver.clients.cache import ClientCache
 from authserver.clients.models import Client
 from authserver.clock import utcnow
@@ -126,10 +126,19 @@ class AuthorizationServer(_AuthorizationServer):
         self.register_endpoint(IntrospectionEndpoint)
 
     def query_client(self, client_id: str) -> Client | None:
-        # Client ids are at most 64 characters (clients table); anything else is no client.
-        if not client_id or len(client_id) > 64 or "\x00" in client_id:
+        if not _is_client_id(client_id):
             return None
         return self._clients.find(client_id)
+
+    def knows_client_of(self, request: OAuth2Request) -> bool:
+        """Whether the request's client is answered from memory: no database read, so the
+        request may run in the event loop. A request whose credentials cannot be read
+        needs no client at all."""
+        try:
+            client_id = read_credentials(request).client_id
+        except OAuth2Error:
+            return True
+        return not _is_client_id(client_id) or self._clients.knows(client_id)
 
     def authenticate_client(
         self, request: OAuth2Request, methods: Collection[str], endpoint: str = "token"
@@ -270,3 +279,8 @@ def error_response(error: OAuth2Error) -> Response:
     """RFC 6749 §5.2: the error JSON, with the headers the error carries."""
     status, body, headers = error()
     return json_response(status, body, headers)
+
+
+def _is_client_id(value: str) -> bool:
+    # Client ids are at most 64 characters (clients table); anything else is no client.
+    return bool(value) and len(value) <= 64 and "\x00" not in value

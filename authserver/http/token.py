@@ -20,7 +20,10 @@ async def token(request: Request) -> Response:
 async def token_response(services: Services, oauth_request: FormRequest) -> Response:
     server = services.oauth
     # Self-contained grants do no I/O once the client is cached, only an RSA signature:
-    # they run in the event loop instead of paying for a thread hop.
-    if oauth_request.payload.grant_type in SELF_CONTAINED_GRANTS:
+    # they run in the event loop instead of paying for a thread hop. A client not in
+    # memory is read in a worker thread: the database may be slow or locked, and the
+    # event loop serves every other request meanwhile.
+    grant_type = oauth_request.payload.grant_type
+    if grant_type in SELF_CONTAINED_GRANTS and server.knows_client_of(oauth_request):
         return server.token_response(oauth_request)
     return await run_in_threadpool(server.token_response, oauth_request)

@@ -2,8 +2,10 @@
 
 Refresh, introspection and userinfo all ask `family_is_good` and `access_token_is_active`,
 so they can never disagree. A token is good while it has not expired, its `jti` is not
-deny-listed, its family is neither revoked nor expired, its user is not disabled, and
-(checked by `verify_jwt` before) the key that signed it is still published.
+deny-listed, its family is neither revoked nor expired, its user is not disabled, its
+client still exists (a family goes with its client; a `client_credentials` token is
+checked against the clients table), and (checked by `verify_jwt` before) the key that
+signed it is still published.
 """
 
 from datetime import datetime
@@ -12,6 +14,7 @@ from typing import Any
 from sqlalchemy import bindparam, exists, select
 from sqlmodel import Session
 
+from authserver.clients.models import Client
 from authserver.tokens.models import RevokedAccessToken, TokenFamily
 from authserver.users.models import User
 
@@ -31,8 +34,10 @@ def family_is_good(
 _revoked = RevokedAccessToken.__table__  # type: ignore[attr-defined]
 _families = TokenFamily.__table__  # type: ignore[attr-defined]
 _users = User.__table__  # type: ignore[attr-defined]
+_clients = Client.__table__  # type: ignore[attr-defined]
 _DENIED = exists().where(_revoked.c.jti == bindparam("jti"))
-_JTI_DENIED = select(_DENIED)
+_CLIENT_EXISTS = exists().where(_clients.c.client_id == bindparam("client_id"))
+_SERVICE_TOKEN_STATE = select(_DENIED.label("denied"), _CLIENT_EXISTS.label("client_exists"))
 _FAMILY_STATE = (
     select(_families.c.revoked_at, _users.c.disabled, _DENIED.label("denied"))
     .join_from(_families, _users, _users.c.id == _families.c.user_id)
@@ -49,7 +54,9 @@ def access_token_is_active(db: Session, claims: dict[str, Any], now: datetime) -
         return False
     connection = db.connection()
     if fid is None:
-        return not connection.execute(_JTI_DENIED, {"jti": jti}).scalar_one()
+        parameters = {"jti": jti, "client_id": claims.get("client_id")}
+        service = connection.execute(_SERVICE_TOKEN_STATE, parameters).one()
+        return not service.denied and bool(service.client_exists)
     row = connection.execute(_FAMILY_STATE, {"jti": jti, "fid": fid}).first()
     if row is None or row.denied:
         return False

@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 from httpx import Response
 from joserfc.jwk import RSAKey
 
+from authserver.clients.repository import ClientRepository
 from authserver.db import Database
 from authserver.users.models import User
 from tests.conftest import ISSUER
@@ -20,6 +21,7 @@ from tests.http.tokens import (
     basic,
     claims_of,
     expired,
+    request_token,
     server_key,
     sign_hs256,
     sign_rs256,
@@ -315,3 +317,28 @@ def test_every_introspection_response_carries_cache_control_no_store(
     assert response.status_code == 200
     assert response.headers["cache-control"] == "no-store"
     assert response.headers["content-type"].startswith("application/json")
+
+
+def delete_client(database: Database, client_id: str) -> None:
+    """What `authserver clients delete` does to the rows."""
+    with database.transaction() as session:
+        assert ClientRepository(session).delete(client_id)
+
+
+def test_a_deleted_clients_tokens_are_inactive(
+    http: TestClient, database: Database, grant: Grant, resource_service: tuple[str, str]
+) -> None:
+    """A token is active only while its client exists (RFC 7662 §2.2: a token is active
+    while it has not been revoked; removing a client revokes what it holds)."""
+    service, secret = make_client(database)
+    assert secret is not None
+    response = request_token(http, service.client_id, secret)
+    service_token = response.json()["access_token"]
+    for token in (service_token, grant.access_token, grant.refresh_token):
+        assert introspect(http, resource_service, token).json()["active"] is True
+
+    delete_client(database, service.client_id)
+    delete_client(database, grant.client_id)
+
+    for token in (service_token, grant.access_token, grant.refresh_token):
+        assert_inactive(introspect(http, resource_service, token))
