@@ -17,6 +17,7 @@ from authserver.networks import parse_networks
 from authserver.users.passwords import MIN_MEMORY_KIB, MIN_TIME_COST, PasswordHashing
 
 ENV_PREFIX = "AUTHSERVER_"
+MIN_PASSPHRASE_LENGTH = 16
 _INTEGER = re.compile(r"-?[0-9]+")
 
 
@@ -304,6 +305,12 @@ class Settings(BaseSettings):
             problems.append(
                 "AUTHSERVER_KEYS_PASSPHRASE is required in production mode "
                 "(or set AUTHSERVER_MODE=development on a laptop)"
+            )
+        elif len(self.keys_passphrase.get_secret_value()) < MIN_PASSPHRASE_LENGTH:
+            # scrypt slows each guess; it cannot make a short passphrase a strong one.
+            problems.append(
+                f"AUTHSERVER_KEYS_PASSPHRASE must be at least {MIN_PASSPHRASE_LENGTH} "
+                "characters in production mode"
             )
         if not self.issuer_is_https and not _is_loopback(self.issuer):
             problems.append("AUTHSERVER_ISSUER must be https in production mode")

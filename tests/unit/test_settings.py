@@ -88,7 +88,7 @@ def test_production_refuses_to_start_without_a_passphrase() -> None:
 def test_production_refuses_a_plain_http_issuer_off_loopback(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv("AUTHSERVER_KEYS_PASSPHRASE", "s3cret")
+    monkeypatch.setenv("AUTHSERVER_KEYS_PASSPHRASE", "sixteen or more characters")
     monkeypatch.setenv("AUTHSERVER_ISSUER", "http://idp.example.test")
     assert load_settings().production_problems() == [
         "AUTHSERVER_ISSUER must be https in production mode"
@@ -98,7 +98,7 @@ def test_production_refuses_a_plain_http_issuer_off_loopback(
 
 
 def test_production_refuses_authlib_insecure_transport(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("AUTHSERVER_KEYS_PASSPHRASE", "s3cret")
+    monkeypatch.setenv("AUTHSERVER_KEYS_PASSPHRASE", "sixteen or more characters")
     monkeypatch.setenv("AUTHLIB_INSECURE_TRANSPORT", "1")
     assert any("AUTHLIB_INSECURE_TRANSPORT" in p for p in load_settings().production_problems())
 
@@ -107,3 +107,20 @@ def test_development_mode_relaxes_the_production_rules(monkeypatch: pytest.Monke
     monkeypatch.setenv("AUTHSERVER_MODE", "development")
     monkeypatch.setenv("AUTHSERVER_ISSUER", "http://idp.example.test")
     assert load_settings().production_problems() == []
+
+
+@pytest.mark.parametrize("passphrase", ["s3cret", "fifteen chars.."])
+def test_production_refuses_a_passphrase_shorter_than_16_characters(
+    monkeypatch: pytest.MonkeyPatch, passphrase: str
+) -> None:
+    # Issue 14: scrypt slows each guess; only length makes the passphrase itself strong.
+    monkeypatch.setenv("AUTHSERVER_KEYS_PASSPHRASE", passphrase)
+    assert load_settings().production_problems() == [
+        "AUTHSERVER_KEYS_PASSPHRASE must be at least 16 characters in production mode"
+    ]
+    monkeypatch.setenv("AUTHSERVER_KEYS_PASSPHRASE", passphrase + "!")
+    assert load_settings().production_problems() == (
+        []
+        if len(passphrase) == 15
+        else ["AUTHSERVER_KEYS_PASSPHRASE must be at least 16 characters in production mode"]
+    )
