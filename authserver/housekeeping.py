@@ -14,6 +14,7 @@ from sqlalchemy import delete, or_
 from sqlmodel import Session, col
 
 from authserver.audit.models import AuditEvent
+from authserver.login.devices import purge_devices
 from authserver.login.models import LoginSession
 from authserver.login.throttle import purge_throttle
 from authserver.tokens.models import AuthorizationCode, TokenFamily
@@ -30,6 +31,7 @@ class Purged:
     token_families: int
     revoked_access_tokens: int
     login_throttle: int
+    known_devices: int
     audit_events: int
 
     def as_dict(self) -> dict[str, int]:
@@ -57,6 +59,7 @@ def purge_expired(
         token_families=_count(db.execute(families)),
         revoked_access_tokens=DenyList(db).purge(now),
         login_throttle=purge_throttle(db, now),
+        known_devices=purge_devices(db, now),
         audit_events=_purge_audit(db, now, audit_retention),
     )
 

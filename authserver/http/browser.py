@@ -14,12 +14,14 @@ from starlette.responses import Response
 from authserver.errors import OAuth2Error
 from authserver.http.forms import read_oauth_form
 from authserver.login.csrf import new_browser_secret
+from authserver.login.devices import DEVICE_TTL
 from authserver.login.models import LoginSession
 from authserver.login.sessions import find_active_session
 from authserver.settings import Settings
 
 SESSION_COOKIE = "authserver_session"
 CSRF_COOKIE = "authserver_csrf"
+DEVICE_COOKIE = "authserver_device"
 _CSRF_COOKIE_LIFETIME = timedelta(days=1)
 
 
@@ -30,6 +32,7 @@ class BadFormError(ValueError):
 @dataclass(frozen=True)
 class Browser:
     session_secret: str | None
+    device_secret: str | None
     csrf_secret: str
     csrf_secret_is_new: bool
     address: str
@@ -42,6 +45,7 @@ class Browser:
         csrf_secret = request.cookies.get(prefix + CSRF_COOKIE)
         return cls(
             session_secret=request.cookies.get(prefix + SESSION_COOKIE),
+            device_secret=request.cookies.get(prefix + DEVICE_COOKIE),
             csrf_secret=csrf_secret or new_browser_secret(),
             csrf_secret_is_new=not csrf_secret,
             address=request.client.host if request.client else "unknown",
@@ -60,6 +64,12 @@ class Browser:
 
     def set_session(self, response: Response, secret: str) -> Response:
         self._set(response, SESSION_COOKIE, secret, self.settings.session_ttl)
+        return response
+
+    def set_device(self, response: Response, secret: str) -> Response:
+        """This browser is known to the account it signed in to (login/devices.py); the
+        cookie outlives sign-outs."""
+        self._set(response, DEVICE_COOKIE, secret, DEVICE_TTL)
         return response
 
     def clear_session(self, response: Response) -> Response:

@@ -75,6 +75,8 @@ async def login(request: Request) -> Response:
     if result.started is None:
         return _form(browser, next_path, username, FAILED)
     response = see_other(services.settings.issuer + (next_path or "/login"))
+    if result.device_secret is not None:
+        browser.set_device(response, result.device_secret)
     return browser.set_session(response, result.started.cookie_value)
 
 
@@ -99,7 +101,7 @@ async def _signed_in(
         return SignInResult(busy=True)
     try:
         return await run_in_threadpool(
-            services.sign_in, username, password, browser.address, previous
+            services.sign_in, username, password, browser.address, previous, browser.device_secret
         )
     finally:
         slots.release()

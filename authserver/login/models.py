@@ -50,3 +50,17 @@ class LoginThrottle(SQLModel, table=True):
     failures: int = 0
     not_before: datetime = Field(sa_column=moment_column())
     updated_at: datetime = Field(sa_column=moment_column(index=True))
+
+
+class KnownDevice(SQLModel, table=True):
+    """A browser that signed in to an account before (OWASP's "device cookie"): its
+    wrong guesses are throttled on their own, not with the account's, so strangers'
+    guesses cannot lock the owner out. The cookie holds a secret; only its SHA-256 is here.
+    """
+
+    __tablename__ = "known_devices"
+
+    token_hash: str = Field(primary_key=True, max_length=64)
+    user_id: int = Field(foreign_key="users.id", ondelete="CASCADE", index=True)
+    created_at: datetime = Field(sa_column=moment_column())
+    expires_at: datetime = Field(sa_column=moment_column(index=True))

@@ -14,6 +14,7 @@ from datetime import timedelta
 from authserver.audit import record_event
 from authserver.clock import utcnow
 from authserver.db import Database
+from authserver.login.devices import known_device, remember_device
 from authserver.login.models import LoginSession
 from authserver.login.sessions import (
     StartedSession,
@@ -21,6 +22,7 @@ from authserver.login.sessions import (
     renew_session,
     start_session,
 )
+from authserver.login.throttle import account_key, device_key
 from authserver.throttling.logins import LoginThrottle
 from authserver.users.authentication import find_user_for_sign_in, password_matches
 from authserver.users.models import User
@@ -34,6 +36,8 @@ class SignInResult:
     started: StartedSession | None = None
     retry_after: timedelta | None = None
     busy: bool = False
+    # The new device cookie's secret after a sign-in (login/devices.py).
+    device_secret: str | None = None
 
 
 class SignIn:
@@ -52,16 +56,24 @@ class SignIn:
         self._slots = threading.BoundedSemaphore(max_hashes)
 
     def __call__(
-        self, username: str, password: str, address: str, previous: LoginSession | None
+        self,
+        username: str,
+        password: str,
+        address: str,
+        previous: LoginSession | None,
+        device_cookie: str | None = None,
     ) -> SignInResult:
         """Sign in. The browser's `previous` session gets a new secret if it is the same
-        user's (its `sid` and token families live on), else it ends."""
-        if wait := self._throttle.reserve(username, address):
+        user's (its `sid` and token families live on), else it ends. A browser whose
+        `device_cookie` is known to the account is throttled on its own (devices.py)."""
+        device = self._known_device(device_cookie, username)
+        account = device_key(device) if device else account_key(username)
+        if wait := self._throttle.reserve(account, address):
             with self._database.transaction() as db:
                 record_event(db, "login.throttled", wait_seconds=int(wait.total_seconds()) + 1)
             return SignInResult(retry_after=wait)
         if not self._slots.acquire(timeout=_SLOT_TIMEOUT_SECONDS):
-            self._throttle.turned_away(username, address)
+            self._throttle.turned_away(account, address)
             return SignInResult(busy=True)
         try:
             with self._database.transaction() as db:
@@ -71,12 +83,13 @@ class SignIn:
         finally:
             self._slots.release()
         if not matches or user is None or user.id is None:
-            self._throttle.failed(username, address)
+            self._throttle.failed(account, address)
             self._record_failure(user)
             return SignInResult()
-        self._throttle.succeeded(username, address)
+        self._throttle.succeeded(account, address)
         with self._database.transaction() as db:
             now = utcnow()
+            device_secret = remember_device(db, user.id, now, device)
             if upgraded:
                 user.password_hash, user.updated_at = upgraded, now
                 db.add(user)
@@ -94,7 +107,13 @@ class SignIn:
                 sid=started.session.sid,
                 method="pwd",
             )
-            return SignInResult(started=started)
+            return SignInResult(started=started, device_secret=device_secret)
+
+    def _known_device(self, cookie_value: str | None, username: str) -> str | None:
+        if not cookie_value:
+            return None
+        with self._database.reading() as db:
+            return known_device(db, cookie_value, username, utcnow())
 
     def _record_failure(self, user: User | None) -> None:
         """An attempted username that names no (enabled) user is not stored: people

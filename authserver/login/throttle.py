@@ -27,6 +27,11 @@ def account_key(username: str) -> str:
     return "user:" + username.casefold()[:150]
 
 
+def device_key(token_hash: str) -> str:
+    """A browser known to the account: its guesses count apart from strangers' (devices.py)."""
+    return "device:" + token_hash[:64]
+
+
 def address_key(address: str) -> str:
     return "ip:" + address[:100]
 

@@ -26,7 +26,6 @@ from authserver.db import Database
 from authserver.login.throttle import (
     FREE_ATTEMPTS_PER_ACCOUNT,
     FREE_ATTEMPTS_PER_ADDRESS,
-    account_key,
     address_key,
     clear_attempts,
     forgive_attempt,
@@ -41,43 +40,46 @@ ADDRESS_LIMITS = parse_many(f"{FREE_ATTEMPTS_PER_ADDRESS}/minute;300/hour")
 
 
 class LoginThrottle(Protocol):
-    def reserve(self, username: str, address: str) -> timedelta | None:
-        """Count an attempt before the password is checked: None, or how long to wait."""
+    def reserve(self, account: str, address: str) -> timedelta | None:
+        """Count an attempt before the password is checked: None, or how long to wait.
+
+        `account` is the throttle's key for whom the attempt is on: `account_key(username)`,
+        or `device_key(...)` for a browser known to that account (`login/devices.py`)."""
         ...
 
-    def turned_away(self, username: str, address: str) -> None:
+    def turned_away(self, account: str, address: str) -> None:
         """The attempt was not heard (the server was busy): it is no failure."""
         ...
 
-    def succeeded(self, username: str, address: str) -> None: ...
+    def succeeded(self, account: str, address: str) -> None: ...
 
-    def failed(self, username: str, address: str) -> None: ...
+    def failed(self, account: str, address: str) -> None: ...
 
 
 class DatabaseLoginThrottle:
     def __init__(self, database: Database) -> None:
         self._database = database
 
-    def reserve(self, username: str, address: str) -> timedelta | None:
+    def reserve(self, account: str, address: str) -> timedelta | None:
         with self._database.transaction() as db:
             now = utcnow()
             waits = [
-                reserve_attempt(db, account_key(username), FREE_ATTEMPTS_PER_ACCOUNT, now),
+                reserve_attempt(db, account, FREE_ATTEMPTS_PER_ACCOUNT, now),
                 reserve_attempt(db, address_key(address), FREE_ATTEMPTS_PER_ADDRESS, now),
             ]
         return max((w for w in waits if w), default=None)
 
-    def turned_away(self, username: str, address: str) -> None:
+    def turned_away(self, account: str, address: str) -> None:
         with self._database.transaction() as db:
-            forgive_attempt(db, account_key(username))
+            forgive_attempt(db, account)
             forgive_attempt(db, address_key(address))
 
-    def succeeded(self, username: str, address: str) -> None:
+    def succeeded(self, account: str, address: str) -> None:
         with self._database.transaction() as db:
-            clear_attempts(db, account_key(username))
+            clear_attempts(db, account)
             forgive_attempt(db, address_key(address))
 
-    def failed(self, username: str, address: str) -> None:
+    def failed(self, account: str, address: str) -> None:
         """Counted already, at `reserve`."""
 
 
@@ -89,31 +91,30 @@ class RedisLoginThrottle:
         self._windows = MovingWindowRateLimiter(counters.redis)
         self._fallback = fallback
 
-    def reserve(self, username: str, address: str) -> timedelta | None:
+    def reserve(self, account: str, address: str) -> timedelta | None:
         return self._counters.use(
-            lambda: self._reserve(username, address),
-            lambda: self._fallback.reserve(username, address),
+            lambda: self._reserve(account, address),
+            lambda: self._fallback.reserve(account, address),
         )
 
-    def turned_away(self, username: str, address: str) -> None:
+    def turned_away(self, account: str, address: str) -> None:
         """A moving window cannot give an attempt back: it stays counted."""
 
-    def succeeded(self, username: str, address: str) -> None:
+    def succeeded(self, account: str, address: str) -> None:
         def clear() -> None:
             for item in ACCOUNT_LIMITS:
-                self._windows.clear(item, "login-account", account_key(username))
+                self._windows.clear(item, "login-account", account)
 
-        self._counters.use(clear, lambda: self._fallback.succeeded(username, address))
+        self._counters.use(clear, lambda: self._fallback.succeeded(account, address))
 
-    def failed(self, username: str, address: str) -> None:
+    def failed(self, account: str, address: str) -> None:
         def count() -> None:
             for item in ADDRESS_LIMITS:
                 self._windows.hit(item, "login-address", address_key(address))
 
         self._counters.use(count, lambda: None)
 
-    def _reserve(self, username: str, address: str) -> timedelta | None:
-        account = account_key(username)
+    def _reserve(self, account: str, address: str) -> timedelta | None:
         for item in ACCOUNT_LIMITS:
             if not self._windows.hit(item, "login-account", account):
                 return self._wait(item, "login-account", account)

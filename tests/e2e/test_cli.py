@@ -214,6 +214,7 @@ def test_db_purge_reports_what_it_deleted(environment: dict[str, str]) -> None:
         "token_families",
         "revoked_access_tokens",
         "login_throttle",
+        "known_devices",
         "audit_events",
     }
     assert all(isinstance(n, int) for n in counts.values())

@@ -17,6 +17,7 @@ from sqlalchemy import update
 from authserver.app import create_app
 from authserver.clock import utcnow
 from authserver.db import Database
+from authserver.login.devices import DEVICE_TTL
 from authserver.login.models import LoginThrottle
 from authserver.login.throttle import FREE_ATTEMPTS_PER_ADDRESS, account_key
 from authserver.users.models import User
@@ -27,6 +28,7 @@ from tests.http.pages import assert_page_headers
 
 SESSION_COOKIE = "authserver_session"
 CSRF_COOKIE = "authserver_csrf"
+DEVICE_COOKIE = "authserver_device"
 HTTPS_ISSUER = "https://auth.example.test"
 FAILED = "Incorrect username or password."
 FREE_ATTEMPTS_PER_ACCOUNT = 5
@@ -434,3 +436,69 @@ def test_one_address_guessing_many_accounts_is_throttled(
         response = post_login(http, csrf_token=token, username=f"user{number}", password="guess")
         assert response.status_code == 200, number
     assert_throttled(post_login(http, csrf_token=token, username="alice", password="correct horse"))
+
+
+# --- device cookies: strangers' guesses do not keep the owner out ----------------------
+
+
+@pytest.fixture
+def stranger(app: FastAPI) -> Iterator[TestClient]:
+    """Another browser, at the same address as `http` (TestClient's), that never signed in."""
+    with TestClient(app, base_url=ISSUER) as client:
+        yield client
+
+
+def guess_until_throttled(browser: TestClient, username: str) -> None:
+    # With `next`, the form is shown to a browser that is signed in already.
+    token = csrf_token_of(browser.get("/login", params={"next": "/login"}).text)
+    for _ in range(FREE_ATTEMPTS_PER_ACCOUNT):
+        response = post_login(browser, csrf_token=token, username=username, password="guess")
+        assert response.status_code == 200
+    assert_throttled(post_login(browser, csrf_token=token, username=username, password="guess"))
+
+
+def test_a_sign_in_makes_the_browser_known_with_a_long_lived_device_cookie(
+    http: TestClient, alice: User
+) -> None:
+    response = sign_in(http)
+    assert response.status_code == 303
+    cookie = set_cookie(response, DEVICE_COOKIE)
+    assert_browser_cookie(cookie, secure=False)
+    assert cookie is not None and int(cookie["max-age"]) == DEVICE_TTL.total_seconds()
+
+
+def test_strangers_guesses_do_not_keep_the_owner_out(
+    http: TestClient, stranger: TestClient, alice: User
+) -> None:
+    """Issue 14 (lockout as denial of service): a browser that signed in to the account
+    before is throttled on its own, so the owner signs in while strangers are held."""
+    assert sign_in(http).status_code == 303
+    guess_until_throttled(stranger, "alice")
+    # The stranger stays held, even with the right password (checklist: success is no bypass).
+    token = login_form_token(stranger)
+    right = post_login(stranger, csrf_token=token, username="alice", password="correct horse")
+    assert_throttled(right)
+    owner = sign_in(http, next_path="/login")  # signed in already: the form, with `next`
+    assert owner.status_code == 303
+    assert set_cookie(owner, SESSION_COOKIE) is not None
+
+
+def test_a_known_browser_gets_only_a_few_guesses_of_its_own(
+    http: TestClient, stranger: TestClient, alice: User
+) -> None:
+    """A stolen device is throttled too (SECURITY-CHECKLIST: throttle every password
+    path), and its guesses do not count against the account elsewhere."""
+    assert sign_in(http).status_code == 303
+    guess_until_throttled(http, "alice")
+    assert sign_in(stranger).status_code == 303
+
+
+def test_a_device_cookie_of_another_account_is_no_exemption(
+    http: TestClient, stranger: TestClient, database: Database, alice: User
+) -> None:
+    make_user(database, "bob", "bob's password")
+    assert sign_in(http, "bob", "bob's password").status_code == 303
+    guess_until_throttled(stranger, "alice")
+    # Known to bob, not to alice: alice's account is held for this browser as well.
+    token = csrf_token_of(http.get("/login", params={"next": "/login"}).text)
+    assert_throttled(post_login(http, csrf_token=token, username="alice", password="guess"))

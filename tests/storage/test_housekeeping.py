@@ -8,7 +8,7 @@ from authserver.audit.models import AuditEvent
 from authserver.clock import utcnow
 from authserver.db import Database
 from authserver.housekeeping import CODE_MEMORY, purge_expired
-from authserver.login.models import LoginSession, LoginThrottle
+from authserver.login.models import KnownDevice, LoginSession, LoginThrottle
 from authserver.login.sessions import start_session
 from authserver.login.throttle import FORGET_AFTER
 from authserver.tokens.families import issue_refresh_token, start_family
@@ -47,6 +47,15 @@ def test_purge_deletes_only_what_nothing_can_accept_any_more(database: Database)
         DenyList(session).add("live", now + timedelta(minutes=5))
         session.add(LoginThrottle(key="ip:old", not_before=long_ago, updated_at=long_ago))
         session.add(LoginThrottle(key="ip:new", not_before=now, updated_at=now))
+        for token_hash, expires_at in (
+            ("old", now - timedelta(seconds=1)),
+            ("new", now + timedelta(days=1)),
+        ):
+            session.add(
+                KnownDevice(
+                    token_hash=token_hash, user_id=user.id, created_at=now, expires_at=expires_at
+                )
+            )
         for age in (timedelta(days=91), timedelta(days=89)):
             session.add(AuditEvent(occurred_at=now - age, event="login.failed"))
 
@@ -59,6 +68,7 @@ def test_purge_deletes_only_what_nothing_can_accept_any_more(database: Database)
         "token_families": 1,
         "revoked_access_tokens": 1,
         "login_throttle": 1,
+        "known_devices": 1,
         "audit_events": 1,
     }
     with database.transaction() as session:
@@ -68,5 +78,6 @@ def test_purge_deletes_only_what_nothing_can_accept_any_more(database: Database)
         assert len(session.exec(select(LoginSession)).all()) == 1
         assert len(session.exec(select(AuthorizationCode)).all()) == 1
         assert len(session.exec(select(LoginThrottle)).all()) == 1
+        assert len(session.exec(select(KnownDevice)).all()) == 1
         assert len(session.exec(select(AuditEvent)).all()) == 1
     assert timedelta(days=30) > CODE_MEMORY and timedelta(days=30) > FORGET_AFTER
