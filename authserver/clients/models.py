@@ -9,6 +9,7 @@ from sqlmodel import Field, SQLModel
 from authserver.clients.secrets import verify_client_secret
 from authserver.clock import utcnow
 from authserver.db import moment_column
+from authserver.uris import redirect_uri_matches
 
 GRANT_TYPES = ("authorization_code", "client_credentials", "refresh_token")
 CONFIDENTIAL_AUTH_METHODS = ("client_secret_basic", "client_secret_post")
@@ -55,7 +56,7 @@ class Client(SQLModel, ClientMixin, table=True):
         return " ".join(s for s in scope.split() if s in self.scopes)
 
     def check_redirect_uri(self, redirect_uri: str) -> bool:
-        return redirect_uri in self.redirect_uris
+        return any(redirect_uri_matches(uri, redirect_uri) for uri in self.redirect_uris)
 
     def check_client_secret(self, client_secret: str) -> bool:
         return verify_client_secret(client_secret, self.secret_hash)

@@ -84,7 +84,8 @@ def _check_content_type(content_type: str | None) -> None:
 
 
 def _check_declared_length(declared: str) -> None:
-    if not declared.isdigit() or int(declared) > MAX_BODY_BYTES:
+    # ASCII digits only: str.isdigit() also takes '²', which int() refuses.
+    if not (declared.isascii() and declared.isdigit()) or int(declared) > MAX_BODY_BYTES:
         raise InvalidRequestError("The request body is too large.")
 
 

@@ -117,6 +117,11 @@ def test_two_resources_give_two_audiences(http: TestClient, registered: tuple[st
         "https://orders.example.test/",
         "orders",
         f"{SERVICE_AUDIENCE}#x",
+        # Not readable as a URI at all (an IPv6 literal or a port): once a 500.
+        "https://[x",
+        "http://[::1/",
+        "https://orders.example.test]",
+        "https://orders.example.test:port",
     ],
 )
 def test_a_resource_the_client_may_not_have_is_invalid_target(
