@@ -37,6 +37,7 @@ from authserver.tokens.access import AccessTokenIssuer
 from authserver.tokens.endpoints import IntrospectionEndpoint, RevocationEndpoint
 from authserver.tokens.id_token import IdTokenIssuer
 from authserver.tokens.models import TokenFamily
+from authserver.tokens.repository import FamilyRow
 
 log = logging.getLogger(__name__)
 
@@ -160,7 +161,7 @@ class AuthorizationServer(_AuthorizationServer):
         self,
         request: "FormRequest",
         user_id: int,
-        family: TokenFamily,
+        family: TokenFamily | FamilyRow,
         audience: str | list[str],
         scope: str | None = None,
     ) -> dict[str, Any]:

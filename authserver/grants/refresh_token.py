@@ -33,7 +33,12 @@ from authserver.opaque import new_opaque_secret, opaque_hash
 from authserver.scopes import parse_scope
 from authserver.tokens.families import issue_refresh_token
 from authserver.tokens.models import RefreshToken, TokenFamily
-from authserver.tokens.repository import FamilyRepository, RefreshTokenRepository
+from authserver.tokens.repository import (
+    FamilyRepository,
+    FamilyRow,
+    RefreshTokenRepository,
+    RefreshTokenRow,
+)
 from authserver.tokens.validity import family_is_good
 
 _MAX_TOKEN_LENGTH = 100
@@ -54,8 +59,8 @@ class PresentedRefreshToken:
     """A stored refresh token with its (locked) family and user; `successor` is the new
     refresh token when it was already rotated, in the statement that found it."""
 
-    token: RefreshToken
-    family: TokenFamily
+    token: RefreshToken | RefreshTokenRow
+    family: TokenFamily | FamilyRow
     user: Subject
     successor: str | None = None
 
@@ -183,7 +188,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
     def revoke_old_credential(self, refresh_token: PresentedRefreshToken) -> None:
         """Already consumed by the compare-and-set in `create_token_response`."""
 
-    def _retry_of_lost_response(self, token: RefreshToken, now: datetime) -> bool:
+    def _retry_of_lost_response(self, token: RefreshToken | RefreshTokenRow, now: datetime) -> bool:
         """The grace rule (see the module docstring). Raises for a harmless duplicate."""
         grace = self.server.settings.refresh_reuse_grace
         tokens = RefreshTokenRepository(self.request.db)

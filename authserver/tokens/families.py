@@ -10,7 +10,7 @@ from sqlmodel import Session
 
 from authserver.opaque import new_identifier, new_opaque_secret, opaque_hash
 from authserver.tokens.models import RefreshToken, TokenFamily
-from authserver.tokens.repository import FamilyRepository, RefreshTokenRepository
+from authserver.tokens.repository import FamilyRepository, FamilyRow, RefreshTokenRepository
 
 
 def start_family(
@@ -39,7 +39,7 @@ def start_family(
 
 def issue_refresh_token(
     db: Session,
-    family: TokenFamily,
+    family: TokenFamily | FamilyRow,
     now: datetime,
     idle_ttl: timedelta | None,
     parent_hash: str | None = None,

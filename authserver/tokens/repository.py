@@ -138,12 +138,39 @@ _ROTATE_IN_ONE_STATEMENT = text(
 )
 
 
+@dataclass(frozen=True, slots=True)
+class FamilyRow:
+    """A token family as the rotation statement returned it: the columns of
+    `TokenFamily`, without the ORM's instrumentation (a tenth of a rotation's CPU)."""
+
+    id: str
+    client_id: str
+    user_id: int
+    session_id: str | None
+    scope: str
+    auth_time: datetime
+    created_at: datetime
+    expires_at: datetime
+    revoked_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshTokenRow:
+    """A refresh token as the rotation statement returned it (see `FamilyRow`)."""
+
+    token_hash: str
+    family_id: str
+    created_at: datetime
+    expires_at: datetime
+    consumed_at: datetime | None
+
+
 @dataclass(frozen=True)
 class Rotation:
     """What `rotate_in_one_statement` found: the token, its family, the user's state."""
 
-    token: RefreshToken
-    family: TokenFamily
+    token: RefreshTokenRow
+    family: FamilyRow
     user_disabled: bool
     rotated: bool
 
@@ -175,14 +202,14 @@ class RefreshTokenRepository:
         row = self.session.connection().execute(_ROTATE_IN_ONE_STATEMENT, parameters).first()
         if row is None:
             return None
-        token = RefreshToken(
+        token = RefreshTokenRow(
             token_hash=row.token_hash,
             family_id=row.family_id,
             created_at=row.token_created_at,
             expires_at=row.token_expires_at,
             consumed_at=row.consumed_at,
         )
-        family = TokenFamily(
+        family = FamilyRow(
             id=row.family_id,
             client_id=row.client_id,
             user_id=row.user_id,
