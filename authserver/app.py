@@ -25,6 +25,7 @@ from authserver.http import (
     login,
     logout,
     metrics,
+    openapi,
     revocation,
     token,
     userinfo,
@@ -99,6 +100,7 @@ def create_app(settings: Settings, *, serving: bool = False) -> FastAPI:
         assets,
         health,
         metrics,
+        openapi,
     ):
         app.include_router(module.router)
     app.add_middleware(CorsMiddleware)

@@ -65,7 +65,14 @@ _MOMENT = re.compile(r"[0-9]{1,20}")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-@router.get("/authorize")
+@router.api_route("/authorize", methods=["GET", "POST"])
+async def authorization_endpoint(request: Request) -> Response:
+    """One route for both methods, so that a 405 names both in `Allow` (RFC 9110 §15.5.6)."""
+    if request.method == "POST":
+        return await decide(request)
+    return await authorize(request)
+
+
 async def authorize(request: Request) -> Response:
     browser = Browser.of(request)
     # RFC 6749 §3.1: a parameter sent without a value is treated as omitted.
@@ -78,7 +85,6 @@ async def authorize(request: Request) -> Response:
     return browser.keep_csrf_secret(response)
 
 
-@router.post("/authorize")
 async def decide(request: Request) -> Response:
     """The consent form's answer (the authorization parameters, a CSRF token, a decision),
     or an authorization request sent as a form (OIDC Core §3.1.2.1: GET and POST)."""

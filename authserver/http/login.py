@@ -25,7 +25,14 @@ _MAX_NEXT_LENGTH = 4000
 HASH_SLOT_TIMEOUT_SECONDS = 5.0
 
 
-@router.get("/login")
+@router.api_route("/login", methods=["GET", "POST"])
+async def login_endpoint(request: Request) -> Response:
+    """One route for both methods, so that a 405 names both in `Allow` (RFC 9110 §15.5.6)."""
+    if request.method == "POST":
+        return await login(request)
+    return await login_page(request)
+
+
 async def login_page(request: Request) -> Response:
     browser = Browser.of(request)
     next_path = safe_next(request.query_params.get("next"))
@@ -42,7 +49,6 @@ async def login_page(request: Request) -> Response:
     return browser.keep_csrf_secret(_form(browser, next_path, client_name=client_name))
 
 
-@router.post("/login")
 async def login(request: Request) -> Response:
     services: Services = request.app.state.services
     browser = Browser.of(request)

@@ -38,7 +38,14 @@ class _Hint:
     sid: str | None
 
 
-@router.get("/logout")
+@router.api_route("/logout", methods=["GET", "POST"])
+async def logout_endpoint(request: Request) -> Response:
+    """One route for both methods, so that a 405 names both in `Allow` (RFC 9110 §15.5.6)."""
+    if request.method == "POST":
+        return await logout_confirmed(request)
+    return await logout_request(request)
+
+
 async def logout_request(request: Request) -> Response:
     browser = Browser.of(request)
     pairs = list(request.query_params.multi_items())
@@ -51,7 +58,6 @@ async def logout_request(request: Request) -> Response:
     return browser.keep_csrf_secret(response)
 
 
-@router.post("/logout")
 async def logout_confirmed(request: Request) -> Response:
     browser = Browser.of(request)
     try:
