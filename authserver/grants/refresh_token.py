@@ -148,21 +148,30 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         now = utcnow()
         expires_at = min(token.expires_at, family.expires_at)
         if not family_is_good(family.revoked_at, presented.user.disabled, now, expires_at):
+            if token.consumed_at is not None and family_is_good(
+                family.revoked_at, presented.user.disabled, now, family.expires_at
+            ):
+                # A rotated token is reuse even past its own idle expiry: its family
+                # lives on in the successor, which whoever rotated it holds.
+                self._reuse_detected(family, now)
             raise InvalidGrantError("The refresh token is expired or revoked.")
         tokens = RefreshTokenRepository(self.request.db)
         if not tokens.consume(token.token_hash, now) and not self._retry_of_lost_response(
             token, now
         ):
-            FamilyRepository(self.request.db).revoke(family.id, now)
-            record_event(
-                self.request.db,
-                "refresh.reuse_detected",
-                client_id=family.client_id,
-                user_id=family.user_id,
-                family_id=family.id,
-            )
-            # RFC 9700 §4.14.2: reuse of a rotated refresh token revokes the family.
-            raise InvalidGrantError("The refresh token was already used.")
+            self._reuse_detected(family, now)
+
+    def _reuse_detected(self, family: TokenFamily | FamilyRow, now: datetime) -> None:
+        FamilyRepository(self.request.db).revoke(family.id, now)
+        record_event(
+            self.request.db,
+            "refresh.reuse_detected",
+            client_id=family.client_id,
+            user_id=family.user_id,
+            family_id=family.id,
+        )
+        # RFC 9700 §4.14.2: reuse of a rotated refresh token revokes the family.
+        raise InvalidGrantError("The refresh token was already used.")
 
     def generate_token(
         self, user: Subject, scope: str, include_refresh_token: bool = True, **_: Any
