@@ -1,8 +1,11 @@
 """Settings from AUTHSERVER_* environment variables and .env (docs/configuration.md)."""
 
+import difflib
 import ipaddress
+import logging
 import os
 import re
+from collections.abc import Iterable
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Literal
@@ -10,13 +13,19 @@ from urllib.parse import urlsplit
 
 from limits import RateLimitItem, parse_many
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import BaseSettings, DotEnvSettingsSource, NoDecode, SettingsConfigDict
 
 from authserver.errors import ConfigurationError
 from authserver.networks import parse_networks
 from authserver.users.passwords import MIN_MEMORY_KIB, MIN_TIME_COST, PasswordHashing
 
+log = logging.getLogger(__name__)
+
 ENV_PREFIX = "AUTHSERVER_"
+# AUTHSERVER_* variables that are read elsewhere, not settings: the test suite's
+# (tests/conftest.py, tests/e2e/test_browser_sso.py). The unknown-variable check passes
+# them over (docs/configuration.md).
+NOT_SETTINGS = frozenset({"AUTHSERVER_TEST_POSTGRES_URL", "AUTHSERVER_UPDATE_SCREENSHOT"})
 MIN_PASSPHRASE_LENGTH = 16
 _INTEGER = re.compile(r"-?[0-9]+")
 
@@ -86,7 +95,13 @@ class Settings(BaseSettings):
     @classmethod
     def _issuer_is_a_url_without_query_or_fragment(cls, value: str) -> str:
         # RFC 8414 §2: the issuer is an https URL with no query or fragment.
-        parts = urlsplit(value)
+        if any(ord(c) <= 0x20 or ord(c) >= 0x7F for c in value):
+            raise ValueError("must be an absolute http(s) URL, printable ASCII without spaces")
+        try:
+            parts = urlsplit(value)
+            parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+        except ValueError:
+            raise ValueError("must be an absolute http(s) URL with a valid host and port") from None
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError("must be an absolute http(s) URL")
         if parts.query or parts.fragment or "#" in value or parts.username:
@@ -329,13 +344,50 @@ def _is_loopback(url: str) -> bool:
         return False
 
 
-def load_settings(**overrides: object) -> Settings:
-    """Read the settings, turning a bad value into one line that names its variable."""
+def load_settings(*, allowed_variables: Iterable[str] = (), **overrides: object) -> Settings:
+    """Read the settings, turning a bad value into one line that names its variable.
+
+    An AUTHSERVER_* variable that is no setting (a typo) is refused in production mode and
+    logged as a warning in development mode, naming the closest setting; the names in
+    `NOT_SETTINGS` and `allowed_variables` (read by the caller itself) pass."""
     try:
-        return Settings(**overrides)
+        settings = Settings(**overrides)
     except ValidationError as error:
         first = error.errors()[0]
         field = str(first["loc"][0]) if first["loc"] else ""
         name = f"{ENV_PREFIX}{field.upper()}" if field else "settings"
         message = first["msg"].removeprefix("Value error, ")
         raise ConfigurationError(f"{name}: {message}") from None
+    env_file = overrides.get("_env_file", Settings.model_config.get("env_file"))
+    unknown = unknown_variables(env_file, allowed_variables)  # type: ignore[arg-type]
+    if unknown and not settings.development:
+        raise ConfigurationError(
+            f"not a setting: {', '.join(unknown)}; production mode refuses unknown "
+            f"{ENV_PREFIX}* variables"
+        )
+    for problem in unknown:
+        log.warning("not a setting, ignored: %s", problem)
+    return settings
+
+
+def unknown_variables(env_file: Path | str | None, allowed: Iterable[str] = ()) -> list[str]:
+    """Each AUTHSERVER_* name in the environment or `env_file` that is no setting, with
+    where it is and the closest setting: `AUTHSERVER_ACESS_TOKEN_TTL in the environment
+    (did you mean AUTHSERVER_ACCESS_TOKEN_TTL?)`. Names only: a value may be a secret.
+    Case-insensitive, as the settings themselves are read."""
+    known = {f"{ENV_PREFIX}{name.upper()}" for name in Settings.model_fields}
+    passed = known | NOT_SETTINGS | {name.upper() for name in allowed}
+    dotenv = DotEnvSettingsSource(Settings, env_file=env_file).env_vars if env_file else {}
+    found: dict[str, str] = {}
+    for names, where in ((os.environ, "the environment"), (dotenv, str(env_file))):
+        for name in names:
+            upper = name.upper()
+            if upper.startswith(ENV_PREFIX) and upper not in passed:
+                found.setdefault(upper, where)
+    return [f"{name} in {where}{_closest(name, known)}" for name, where in sorted(found.items())]
+
+
+def _closest(name: str, known: set[str]) -> str:
+    suffixes = {setting.removeprefix(ENV_PREFIX): setting for setting in known}
+    matches = difflib.get_close_matches(name.removeprefix(ENV_PREFIX), suffixes, n=1)
+    return f" (did you mean {suffixes[matches[0]]}?)" if matches else ""

@@ -132,7 +132,8 @@ def import_keys(
 ) -> None:
     """Copy a file key store into the configured (empty) store, states and dates kept:
     how one host's keys become the fleet's (AUTHSERVER_KEYS_STORE=database)."""
-    settings = load_settings()
+    # The variable named by --from-passphrase-env is ours to read, not an unknown setting.
+    settings = load_settings(allowed_variables=[from_passphrase_env] if from_passphrase_env else [])
     settings.ensure_production_ready()
     if settings.keys_store == "file" and from_dir.resolve() == settings.keys_dir.resolve():
         raise ConfigurationError("the source is the configured key directory itself")

@@ -34,9 +34,10 @@ def create(
             "the password is read from stdin only", param_hint="--password-stdin"
         )
     password = sys.stdin.read().removesuffix("\n")
-    with transaction() as session:
+    settings = load_settings()  # once: an unknown variable is reported once
+    with transaction(settings) as session:
         try:
-            hashing = load_settings().password_hashing()
+            hashing = settings.password_hashing()
             user = create_user(UserRepository(session), username, password, email, hashing)
             record_event(session, "user.created", user_id=user.id, username=user.username)
         except UserExistsError as error:

@@ -3,9 +3,11 @@
 - Forwarding headers are applied or dropped (`TrustedProxies`).
 - The request gets an id, returned as `X-Request-ID` and carried by every log line and
   audit event of the request; a trusted proxy's well-formed X-Request-ID is kept.
+- With an https issuer, every response carries `Strict-Transport-Security` (RFC 6797).
 - Its endpoint, status and duration go to the metrics, and one line to the access log:
-  method, path (never the query string, which may hold an id_token_hint), status,
-  duration, client address.
+  method, path, the query's parameter names with every value redacted (an id_token_hint,
+  a login_hint, a code never reach the log: `logs.redacted_query`), status, duration,
+  client address.
 """
 
 import logging
@@ -17,6 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from authserver.context import RequestContext, enter_context, leave_context, new_request_id
 from authserver.http.proxies import TrustedProxies
+from authserver.logs import redacted_query
 
 RequestObserver = Callable[[str, str, int, float], None]
 DocumentLookup = Callable[[Scope], tuple[Message, Message] | None]
@@ -26,6 +29,10 @@ access_log = logging.getLogger("authserver.access")
 _REQUEST_ID = b"x-request-id"
 _VALID_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:-]{8,128}$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")  # a decoded %0A must not start a forged log line
+# RFC 6797 §6.1.1: a year, the same as the nginx site in deploy/. No includeSubDomains
+# (§6.1.2): the issuer's host may be a domain whose other subdomains are not ours to bind,
+# and our cookies carry the __Host- prefix, which no subdomain can set (docs/deployment.md).
+STRICT_TRANSPORT_SECURITY = (b"strict-transport-security", b"max-age=31536000")
 
 
 class RequestContextMiddleware:
@@ -43,6 +50,9 @@ class RequestContextMiddleware:
         self._log_requests = log_requests
         self._observe = observe
         self._documents = documents
+        # Headers every response gets besides X-Request-ID; from the app's settings, known
+        # at its first request (the app sets scope["app"] before calling us).
+        self._security_headers: list[tuple[bytes, bytes]] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -53,11 +63,11 @@ class RequestContextMiddleware:
         self._proxies.apply(scope)
         request_id = _forwarded_request_id(scope) if from_proxy else None
         request_id = request_id or new_request_id()
-        header = (_REQUEST_ID, request_id.encode("ascii"))
+        added = [(_REQUEST_ID, request_id.encode("ascii")), *self._security_headers_of(scope)]
         if self._documents is not None and (document := self._documents(scope)) is not None:
             # The JWKS and discovery, from memory: no context to enter, nothing to wrap.
             start, body = document
-            start["headers"].append(header)
+            start["headers"].extend(added)
             await send(start)
             await send(body)
             self._finish(scope, start["status"], time.perf_counter() - started, request_id)
@@ -70,7 +80,7 @@ class RequestContextMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message["headers"] = [*message.get("headers", ()), header]
+                message["headers"] = [*message.get("headers", ()), *added]
             await send(message)
 
         try:
@@ -78,6 +88,16 @@ class RequestContextMiddleware:
         finally:
             self._finish(scope, status, time.perf_counter() - started, request_id)
             leave_context(token)
+
+    def _security_headers_of(self, scope: Scope) -> list[tuple[bytes, bytes]]:
+        if self._security_headers is None:
+            settings = scope["app"].state.services.settings
+            # RFC 6797 §7.1: every response over secure transport. The issuer is how
+            # clients reach us: behind a TLS proxy this process sees plain HTTP, and a
+            # browser ignores the header on a plain-HTTP response anyway (§8.1).
+            https = settings.issuer_is_https
+            self._security_headers = [STRICT_TRANSPORT_SECURITY] if https else []
+        return self._security_headers
 
     def _finish(self, scope: Scope, status: int, seconds: float, request_id: str) -> None:
         route = scope.get("route")
@@ -94,6 +114,8 @@ class RequestContextMiddleware:
                 "duration_ms": round(seconds * 1000, 2),
                 "client": client[0] if client else None,
             }
+            if query := scope.get("query_string"):
+                fields["query"] = redacted_query(query)
             path = _CONTROL.sub("?", scope["path"])
             access_log.info("%s %s %d", scope["method"], path, status, extra={"fields": fields})
 
