@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEV := AUTHSERVER_MODE=development
 
-.PHONY: run test lint bench fleet clean
+.PHONY: run test lint bench drills fleet clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -35,6 +35,11 @@ lint: $(VENV)/.installed-dev
 
 bench: $(VENV)/.installed-dev
 	bash bench/run.sh
+
+# The fault drills (bench/README.md, "Fault drills"): crash, database outage, key
+# compromise, read-only key directory; each prints its figures, exit 1 on a violation.
+drills: $(VENV)/.installed-dev
+	$(BIN)/python bench/drills/run.py
 
 # Two replicas behind nginx with TLS, on this machine's PostgreSQL and Redis, until Ctrl-C
 # (docs/deployment.md).
