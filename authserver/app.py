@@ -15,7 +15,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from authserver import __version__
-from authserver.db import Database, is_storage_outage
+from authserver.db import STORAGE_OUTAGES, Database, is_storage_outage
 from authserver.discovery import server_metadata
 from authserver.errors import InvalidRequestError, OAuth2Error, ServerError
 from authserver.http import (
@@ -39,7 +39,7 @@ from authserver.http.proxies import TrustedProxies
 from authserver.logs import configure_logging
 from authserver.metrics import observe_request
 from authserver.networks import parse_networks
-from authserver.oauth import error_response, json_response
+from authserver.oauth import error_response, json_response, unexpected_error_response
 from authserver.schema import ensure_schema_is_current
 from authserver.services import build_services
 from authserver.settings import Settings, load_settings
@@ -171,6 +171,19 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def http_error(_: Request, error: HTTPException) -> Response:
         body = {"error": "not_found" if error.status_code == 404 else "invalid_request"}
         return json_response(error.status_code, body, (error.headers or {}).items())
+
+    async def storage_outage(request: Request, error: Exception) -> Response:
+        # Handled here, below Starlette's error middleware, which would log a traceback
+        # (twice, with uvicorn's) for what is one line's news: the database is away.
+        if request.url.path in PAGE_PATHS:
+            log.error("%s: database unavailable: %s", request.url.path, type(error).__name__)
+            page = error_page("Temporarily unavailable", "Please try again in a moment.", 503)
+            page.headers["Retry-After"] = "1"
+            return page
+        return unexpected_error_response(request.url.path, error)
+
+    for outage in STORAGE_OUTAGES:
+        app.add_exception_handler(outage, storage_outage)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, error: Exception) -> Response:

@@ -71,10 +71,13 @@ class Database:
         self.engine.dispose()
 
 
+# The database could not be reached, dropped the connection, or no pooled connection
+# came free in time: retry soon (503).
+STORAGE_OUTAGES: tuple[type[Exception], ...] = (OperationalError, InterfaceError, PoolTimeoutError)
+
+
 def is_storage_outage(error: BaseException) -> bool:
-    """The database could not be reached, dropped the connection, or no pooled connection
-    came free in time: retry soon (503)."""
-    return isinstance(error, OperationalError | InterfaceError | PoolTimeoutError)
+    return isinstance(error, STORAGE_OUTAGES)
 
 
 _POOL_TIMEOUT_SECONDS = 10

@@ -24,7 +24,7 @@ def readyz(services: AppServices) -> JSONResponse:
         {
             "status": "ready" if ready else "unavailable",
             "checks": checks,
-            "details": _limits(services.counters.probe()),
+            "details": {**_limits(services.counters.probe()), **_rotation(services)},
         },
         status_code=200 if ready else 503,
         headers={"Cache-Control": "no-store"},
@@ -38,6 +38,15 @@ def _limits(redis: str) -> dict[str, str]:
         "rate_limits": "shared (redis)" if shared else "per process",
         "login_throttle": "shared (redis)" if shared else "shared (database)",
     }
+
+
+def _rotation(services: AppServices) -> dict[str, str]:
+    """A failing scheduled rotation leaves the server ready (it signs with its current
+    key) but is said here, so that monitoring sees it before the key is due."""
+    schedule = services.rotation
+    if not schedule.enabled:
+        return {"key_rotation": "off"}
+    return {"key_rotation": f"failing: {schedule.failure}" if schedule.failure else "ok"}
 
 
 def _has_signing_key(services: AppServices) -> bool:

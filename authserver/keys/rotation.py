@@ -35,6 +35,10 @@ def generate_signing_key(store: KeyStore, bits: int, now: datetime) -> KeyRecord
 
 def ensure_signing_keys(store: KeyStore, bits: int, now: datetime) -> bool:
     """Give an empty store a `current` and a `next` key; True when it created them."""
+    # Keys there already: no lock to take, so a server starts (and a killed worker is
+    # replaced) even while the key directory cannot be written.
+    if store.read_records():
+        return False
     with store.locked():
         if store.read_records():
             return False

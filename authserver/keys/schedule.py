@@ -35,6 +35,9 @@ class RotationSchedule:
         self._holder = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        # Why the last scheduled check failed (a read-only or full key directory, the
+        # database), until one succeeds: /readyz shows it. Serving goes on meanwhile.
+        self.failure: str | None = None
 
     @property
     def enabled(self) -> bool:
@@ -87,8 +90,20 @@ class RotationSchedule:
         while not self._stop.wait(self._check_every().total_seconds()):
             try:
                 self.run_once(utcnow())
-            except Exception:
-                log.exception("scheduled key rotation failed")
+            except Exception as error:  # noqa: BLE001 - reported, retried at the next check
+                self._failed(error)
+            else:
+                if self.failure is not None:
+                    log.info("scheduled key rotation works again")
+                self.failure = None
+
+    def _failed(self, error: Exception) -> None:
+        failure = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+        if failure != self.failure:  # the traceback once, not at every check
+            log.error("scheduled key rotation failed", exc_info=error)
+        else:
+            log.error("scheduled key rotation still fails: %s", failure)
+        self.failure = failure
 
     def _check_every(self) -> timedelta:
         interval = self._settings.keys_rotation_interval or timedelta(minutes=1)

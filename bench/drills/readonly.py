@@ -420,10 +420,14 @@ def _figure_readiness(
     result.figure(
         prefix + "/readyz while broken", " ".join(f"{k}:{v}" for k, v in statuses.items())
     )
-    bodies = {e.body.decode("utf-8", "replace") for e in probes}
-    if probes and all(e.status == 200 for e in probes):
-        result.find(
-            f"{prefix}/readyz answered 200 throughout while rotation was failing: "
-            f"{sorted(bodies)[0]} (it checks the database and that a signing key is loaded; "
-            "a failed rotation, scheduled or by the CLI, is not among its checks)"
-        )
+    bodies = [e.body.decode("utf-8", "replace") for e in probes]
+    # Serving goes on (ready, 200), and /readyz says the scheduled rotation is failing.
+    result.require(
+        all(e.status == 200 for e in probes),
+        f"{prefix}/readyz was not 200 throughout while only rotation was failing",
+    )
+    result.require(
+        any('"key_rotation":"failing: ' in body for body in bodies),
+        f"{prefix}/readyz never said the scheduled rotation was failing: "
+        f"{bodies[-1] if bodies else 'no probe'}",
+    )
