@@ -6,6 +6,7 @@ They take any httpx `Client` with cookies: the app's TestClient, or a client of 
 import base64
 import hashlib
 import html
+import math
 import re
 import secrets
 from dataclasses import dataclass, field
@@ -191,3 +192,9 @@ def service_token(
     response = httpx.post(f"{base_url}/token", data=data, auth=credentials)
     assert response.status_code == 200, response.text
     return response.json()["access_token"]
+
+
+def extra_attempts_within(seconds: float) -> int:
+    """Attempts past the free ones the throttle lets through within `seconds`: the k-th
+    waits 2^(k-1) s after the one before (login/throttle.py), so k fit once 2^k - 1 <= s."""
+    return int(math.log2(seconds + 1))

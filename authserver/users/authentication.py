@@ -1,7 +1,10 @@
 """Checking a username and password, alike for unknown users and wrong passwords.
 
 An unknown or disabled user still costs one argon2id verification (against a dummy
-hash), so neither the answer nor its timing tells whether the account exists.
+hash, made with the current parameters), so neither the answer nor its timing tells
+whether the account exists. A user whose hash predates a raise of the parameters (it is
+upgraded at their next sign-in) costs the dummy verification too: their cheaper hash
+alone would answer faster than an unknown user.
 """
 
 from sqlmodel import Session
@@ -24,4 +27,7 @@ def password_matches(hashing: PasswordHashing, user: User | None, password: str)
     if not password or len(password) > MAX_PASSWORD_LENGTH:
         hashing.verify("-", stored)  # never truncated: an over-long password cannot match
         return False
-    return hashing.verify(password, stored) and user is not None
+    matches = hashing.verify(password, stored) and user is not None
+    if user is not None and hashing.needs_rehash(stored):
+        hashing.verify(password, hashing.dummy_hash)  # at least an unknown user's work
+    return matches
