@@ -6,9 +6,10 @@ under load, prints its figures, and counts violations of what must hold.
     crash       kill -9 of a worker under refresh load, PostgreSQL (crash.py)
     outage      PostgreSQL stopped and started under mixed load (outage.py)
     compromise  `authserver keys revoke` of the signing key under load (compromise.py)
+    rotation    `authserver keys rotate` under load, caching verifiers (rotation.py)
     readonly    rotation into a read-only or full key directory (readonly.py)
 
-Without DRILL names, all four run. `--quick` shortens them (fewer cycles, shorter
+Without DRILL names, all five run. `--quick` shortens them (fewer cycles, shorter
 phases) for CI. The exit status is 0 when no drill found a violation, 1 otherwise (a
 drill that could not run counts as one), 130 on Ctrl-C; a drill whose prerequisites are
 missing (no PostgreSQL) is reported as skipped. Every server, database and directory a
@@ -30,6 +31,7 @@ import compromise
 import crash
 import outage
 import readonly
+import rotation
 from outcome import DrillResult, print_summary, write_json
 
 Drill = Callable[[bool, random.Random], DrillResult]
@@ -37,6 +39,7 @@ DRILLS: dict[str, Drill] = {
     "crash": crash.run,
     "outage": outage.run,
     "compromise": compromise.run,
+    "rotation": rotation.run,
     "readonly": readonly.run,
 }
 

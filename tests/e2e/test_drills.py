@@ -88,3 +88,12 @@ def test_rotation_into_a_read_only_key_directory_fails_loudly_while_serving_goes
     figures = run_quick_drill("readonly", tmp_path)["figures"]
     assert figures["read-only: keys rotate exit status"] == 1
     assert figures["read-only: tokens signed while broken, keys used"].endswith(", 1")
+
+
+@pytest.mark.postgresql
+def test_rotating_keys_under_load_costs_caching_verifiers_nothing(tmp_path: Path) -> None:
+    """SECURITY-CHECKLIST "Tests that must exist" 8: key rotation under load with caching
+    verifiers → 0 failures (a `next` key is published before it signs, docs/keys.md)."""
+    figures = run_quick_drill("rotation", tmp_path)["figures"]
+    assert figures["verifications, refused"].endswith(", 0")
+    assert figures["signing keys seen in tokens"] > figures["rotations"]
