@@ -11,6 +11,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 PIP_AUDIT = Path(sys.executable).with_name("pip-audit")
 
@@ -28,21 +29,31 @@ def main() -> int:
     except json.JSONDecodeError:
         print(f"pip-audit: no advisory data reachable, audit skipped ({_last_line(result)})")
         return 0
+    status, lines = verdict(report)
+    for line in lines:
+        print(line)
+    return status
+
+
+def verdict(report: dict[str, Any]) -> tuple[int, list[str]]:
+    """Exit status and lines to print for pip-audit's JSON report (`-f json`)."""
     dependencies = report.get("dependencies", [])
     audited = [d for d in dependencies if "skip_reason" not in d]
     if not audited:
-        print(f"pip-audit: none of {len(dependencies)} packages could be looked up, audit skipped")
-        return 0
+        skipped = f"none of {len(dependencies)} packages could be looked up, audit skipped"
+        return 0, [f"pip-audit: {skipped}"]
     fixable = [
-        f"{d['name']} {d['version']}: {v['id']} (fixed in {', '.join(v['fix_versions'])})"
+        f"pip-audit: {d['name']} {d['version']}: {v['id']} (fixed in {_versions(v)})"
         for d in audited
         for v in d.get("vulns", [])
         if v.get("fix_versions")
     ]
-    for line in fixable:
-        print(f"pip-audit: {line}")
-    print(f"pip-audit: {len(audited)} packages audited, {len(fixable)} fixable vulnerabilities")
-    return 1 if fixable else 0
+    summary = f"pip-audit: {len(audited)} packages audited, {len(fixable)} fixable vulnerabilities"
+    return (1 if fixable else 0), [*fixable, summary]
+
+
+def _versions(vulnerability: dict[str, Any]) -> str:
+    return ", ".join(vulnerability["fix_versions"])
 
 
 def _last_line(result: subprocess.CompletedProcess[str]) -> str:
