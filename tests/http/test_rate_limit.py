@@ -84,6 +84,7 @@ def test_apps_sharing_redis_share_the_count(database: Database, keys_dir: Path) 
             "redis": "ok",
             "rate_limits": "shared (redis)",
             "login_throttle": "shared (redis)",
+            "key_rotation": "ok",
         }
 
 
@@ -101,6 +102,7 @@ def test_with_redis_down_clients_are_served_and_counted_in_the_process(
         "redis": "down",
         "rate_limits": "per process",
         "login_throttle": "shared (database)",
+        "key_rotation": "ok",
     }
     assert any("Redis does not answer" in record.getMessage() for record in caplog.records)
 
