@@ -137,6 +137,7 @@ class AuthServerApp(FastAPI):
             log_requests=self._log_requests,
             observe=observe_request,
             documents=hot.document,
+            https_issuer=self.state.services.settings.issuer_is_https,
         )
 
 

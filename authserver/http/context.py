@@ -44,15 +44,17 @@ class RequestContextMiddleware:
         log_requests: bool,
         observe: RequestObserver | None = None,
         documents: DocumentLookup | None = None,
+        https_issuer: bool = False,
     ) -> None:
         self.app = app
         self._proxies = proxies
         self._log_requests = log_requests
         self._observe = observe
         self._documents = documents
-        # Headers every response gets besides X-Request-ID; from the app's settings, known
-        # at its first request (the app sets scope["app"] before calling us).
-        self._security_headers: list[tuple[bytes, bytes]] | None = None
+        # RFC 6797 §7.1: every response over secure transport. The issuer is how clients
+        # reach us: behind a TLS proxy this process sees plain HTTP, and a browser ignores
+        # the header on a plain-HTTP response anyway (§8.1).
+        self._security_headers = [STRICT_TRANSPORT_SECURITY] if https_issuer else []
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -63,7 +65,7 @@ class RequestContextMiddleware:
         self._proxies.apply(scope)
         request_id = _forwarded_request_id(scope) if from_proxy else None
         request_id = request_id or new_request_id()
-        added = [(_REQUEST_ID, request_id.encode("ascii")), *self._security_headers_of(scope)]
+        added = [(_REQUEST_ID, request_id.encode("ascii")), *self._security_headers]
         if self._documents is not None and (document := self._documents(scope)) is not None:
             # The JWKS and discovery, from memory: no context to enter, nothing to wrap.
             start, body = document
@@ -88,16 +90,6 @@ class RequestContextMiddleware:
         finally:
             self._finish(scope, status, time.perf_counter() - started, request_id)
             leave_context(token)
-
-    def _security_headers_of(self, scope: Scope) -> list[tuple[bytes, bytes]]:
-        if self._security_headers is None:
-            settings = scope["app"].state.services.settings
-            # RFC 6797 §7.1: every response over secure transport. The issuer is how
-            # clients reach us: behind a TLS proxy this process sees plain HTTP, and a
-            # browser ignores the header on a plain-HTTP response anyway (§8.1).
-            https = settings.issuer_is_https
-            self._security_headers = [STRICT_TRANSPORT_SECURITY] if https else []
-        return self._security_headers
 
     def _finish(self, scope: Scope, status: int, seconds: float, request_id: str) -> None:
         route = scope.get("route")
