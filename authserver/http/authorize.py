@@ -264,8 +264,7 @@ def _signed_in_after(browser: Browser, pairs: list[tuple[str, str]]) -> int | No
 
 
 def _marker_purpose(moment: int, pairs: list[tuple[str, str]]) -> str:
-    digest = hashlib.sha256(urlencode(sorted(pairs)).encode()).hexdigest()
-    return f"sign-in-after:{moment}:{digest}"
+    return f"sign-in-after:{moment}:{_digest(pairs)}"
 
 
 def _microseconds(moment: datetime) -> int:
@@ -294,8 +293,12 @@ def _consent_page(
 
 def _consent_purpose(login_session: LoginSession, pairs: list[tuple[str, str]]) -> str:
     """Binds a consent form to this session and exactly these authorization parameters."""
-    digest = hashlib.sha256(urlencode(sorted(pairs)).encode()).hexdigest()
-    return f"consent:{login_session.sid}:{digest}"
+    return f"consent:{login_session.sid}:{_digest(pairs)}"
+
+
+def _digest(pairs: list[tuple[str, str]]) -> str:
+    """The authorization parameters, whatever their order, as one hash to bind a MAC to."""
+    return hashlib.sha256(urlencode(sorted(pairs)).encode()).hexdigest()
 
 
 def _redirect(location: str, issuer: str) -> Response:
