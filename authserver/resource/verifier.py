@@ -14,6 +14,7 @@ from typing import Self
 import httpx
 
 from authserver.jose import SUPPORTED_ALGORITHMS, JwtRejected, JwtRules, JwtValidator
+from authserver.jose.claims import ACCESS_TOKEN_TYPE
 from authserver.resource.claims import Claims
 from authserver.resource.discovery import check_configured_endpoint, check_issuer
 from authserver.resource.errors import InvalidToken
@@ -64,7 +65,7 @@ class Verifier:
         # audience and, its clock not being the issuer's, the leeway on `exp` too.
         self._validator = JwtValidator(
             JwtRules(
-                typ="at+jwt",
+                typ=ACCESS_TOKEN_TYPE,
                 issuer=self.issuer,
                 audience=audience,
                 algorithms=self.algorithms,

@@ -5,9 +5,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from authserver.clock import utcnow
+from authserver.jose.claims import ACCESS_TOKEN_TYPE
 from authserver.tokens.signing import TokenSigner
-
-ACCESS_TOKEN_TYPE = "at+jwt"  # noqa: S105 - RFC 9068 §2.1, a media type
 
 
 @dataclass(frozen=True)

@@ -14,10 +14,9 @@ from functools import lru_cache
 from typing import Any, Literal
 
 from authserver.jose import JwtRules, JwtValidator
-from authserver.jose.claims import ACCESS_TOKEN_CLAIMS, ID_TOKEN_CLAIMS
+from authserver.jose.claims import ACCESS_TOKEN_CLAIMS, ACCESS_TOKEN_TYPE, ID_TOKEN_CLAIMS
 from authserver.keys.keyring import KeyRing
 from authserver.settings import Settings
-from authserver.tokens.access import ACCESS_TOKEN_TYPE
 
 TokenKind = Literal["access_token", "id_token"]
 
