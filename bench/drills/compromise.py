@@ -22,19 +22,18 @@ What must hold (RFC 7662 §2.2, docs/keys.md "authserver keys revoke"):
 
 import json
 import random
-import tempfile
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import httpx
 import jwt
+from deployment import start_on_database_key_store
 from outcome import DrillResult
-from postgres import throwaway_database, unreachable
-from seeding import SERVICE_AUDIENCE, Credentials, Family, Seed, seed_database
-from servers import Server, drill_environment, run_cli
+from postgres import unreachable
+from seeding import SERVICE_AUDIENCE, Credentials, Family, Seed
+from servers import run_cli
 from sqlalchemy import select
 from traffic import Traffic, status_counts
 
@@ -73,15 +72,9 @@ def run(quick: bool, rng: random.Random) -> DrillResult:
         return result
     before, after = PHASES[quick]
     with ExitStack() as stack:
-        workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="authserver-drill-")))
-        database_url = stack.enter_context(throwaway_database())
-        seed = seed_database(database_url, families=2)
-        environment = drill_environment(
-            database_url, workdir / "keys", AUTHSERVER_KEYS_STORE="database"
-        )
-        server = stack.enter_context(Server(environment, workdir / "server.log", workers=2))
-        base_url = server.base_url
-        environment = {"AUTHSERVER_ISSUER": base_url, **environment}
+        deployment = start_on_database_key_store(stack, families=2)
+        database_url, seed, server = deployment.database_url, deployment.seed, deployment.server
+        environment, base_url = deployment.environment, server.base_url
         with httpx.Client(base_url=base_url, timeout=30) as http:
             old = [_service_token(http, seed.service) for _ in range(TOKENS_PER_KEY)]
             k1 = _kid(old[0])

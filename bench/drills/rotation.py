@@ -13,18 +13,17 @@ first token it signs; the drill shortens those settings to seconds, not the rule
 """
 
 import random
-import tempfile
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
-from pathlib import Path
 
 import httpx
 from compromise import Observation, Observations, _accepts, _issuer
+from deployment import start_on_database_key_store
 from outcome import DrillResult
-from postgres import throwaway_database, unreachable
-from seeding import SERVICE_AUDIENCE, Credentials, seed_database
-from servers import Server, drill_environment, run_cli
+from postgres import unreachable
+from seeding import SERVICE_AUDIENCE, Credentials
+from servers import run_cli
 from traffic import Traffic, status_counts
 
 from authserver.resource import Verifier
@@ -44,20 +43,15 @@ def run(quick: bool, rng: random.Random) -> DrillResult:
         return result
     rotations, pause = ROTATIONS[quick]
     with ExitStack() as stack:
-        workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="authserver-drill-")))
-        database_url = stack.enter_context(throwaway_database())
-        seed = seed_database(database_url, families=1)
-        environment = drill_environment(
-            database_url,
-            workdir / "keys",
-            AUTHSERVER_KEYS_STORE="database",
+        deployment = start_on_database_key_store(
+            stack,
+            families=1,
             AUTHSERVER_JWKS_MAX_AGE=str(JWKS_MAX_AGE_SECONDS),
             AUTHSERVER_KEYS_RELOAD_INTERVAL=str(RELOAD_SECONDS),
             AUTHSERVER_KEYS_PUBLISH_BEFORE_USE=str(NOTICE_SECONDS),
         )
-        server = stack.enter_context(Server(environment, workdir / "server.log", workers=2))
-        base_url = server.base_url
-        environment = {"AUTHSERVER_ISSUER": base_url, **environment}
+        seed, environment = deployment.seed, deployment.environment
+        base_url = deployment.server.base_url
         verifiers = [
             stack.enter_context(Verifier(base_url, SERVICE_AUDIENCE)) for _ in range(VERIFIERS)
         ]
