@@ -19,12 +19,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import psycopg
-from seed_families import BENCH_SCOPE, FAMILY_TTL
+from seed_families import BENCH_SCOPE, seed_family
 from sqlalchemy.engine import make_url
 
 from authserver.clock import utcnow
 from authserver.db import Database
-from authserver.tokens.families import issue_refresh_token, start_family
 
 BATCH = 100_000
 # A family of the filler was started some time in its lifetime (refresh_token_ttl: 7 days).
@@ -80,18 +79,11 @@ def seed_groups(
         with database.transaction() as db:
             for name, count in groups.items():
                 for _ in range(count):
-                    family = start_family(
-                        db,
-                        client_id=principals.refresh_client_id,
-                        user_id=principals.user_id,
-                        session_id=None,
-                        scope=BENCH_SCOPE,
-                        auth_time=now,
-                        now=now,
-                        ttl=FAMILY_TTL,
+                    family_id, token = seed_family(
+                        db, principals.refresh_client_id, principals.user_id, now
                     )
-                    tokens[name].append(issue_refresh_token(db, family, now, None))
-                    families[name].append(family.id)
+                    tokens[name].append(token)
+                    families[name].append(family_id)
     finally:
         database.dispose()
     for name in groups:

@@ -37,13 +37,13 @@ import secrets
 import sys
 import urllib.error
 import urllib.request
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from urllib.parse import quote_plus
 
 from sqlalchemy import Engine, create_engine, func, select, text
 from sqlalchemy.engine import make_url
-from sqlmodel import col
+from sqlmodel import Session, col
 
 import authserver.models  # noqa: F401 - every table on the metadata
 from authserver.clients.registration import ClientSpec, register_client
@@ -71,6 +71,22 @@ def _admin_engine(admin_url: str, name: str) -> Engine:
     if not _NAME.match(name):
         raise SystemExit(f"refusing database name {name!r}: not authserver_bench_<hex>")
     return create_engine(admin_url, isolation_level="AUTOCOMMIT")
+
+
+def seed_family(db: Session, client_id: str, user_id: int, now: datetime) -> tuple[str, str]:
+    """A family with one live refresh token, as the authorization code grant starts one
+    when it redeems a code: (its id, the refresh token)."""
+    family = start_family(
+        db,
+        client_id=client_id,
+        user_id=user_id,
+        session_id=None,
+        scope=BENCH_SCOPE,
+        auth_time=now,
+        now=now,
+        ttl=FAMILY_TTL,
+    )
+    return family.id, issue_refresh_token(db, family, now, None)
 
 
 def ping(admin_url: str) -> None:
@@ -144,19 +160,9 @@ def seed(database_url: str, out_dir: str, groups: list[str]) -> None:
                 tokens[name] = []
                 families[name] = []
                 for _ in range(count):
-                    # What the authorization code grant does when it redeems a code.
-                    family = start_family(
-                        db,
-                        client_id=refresher.client_id,
-                        user_id=user.id,
-                        session_id=None,
-                        scope=BENCH_SCOPE,
-                        auth_time=now,
-                        now=now,
-                        ttl=FAMILY_TTL,
-                    )
-                    tokens[name].append(issue_refresh_token(db, family, now, None))
-                    families[name].append(family.id)
+                    family_id, token = seed_family(db, refresher.client_id, user.id, now)
+                    tokens[name].append(token)
+                    families[name].append(family_id)
         # Written only after the commit: a file never names a token the database lacks.
         for name, values in tokens.items():
             (out / f"{name}.tokens").write_text("".join(f"{v}\n" for v in values))
