@@ -19,6 +19,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import quote_plus
 
 import httpx
@@ -203,20 +204,28 @@ def _run(command: list[str], environment: dict[str, str], stdin: str | None = No
     return finished.stdout
 
 
+ServerT = TypeVar("ServerT", bound="Server")
+
+
 def start_ours(setup: OurSetup, workdir: Path, workers: int) -> Server:
     """`authserver serve --workers N --no-access-log` on a free port; ready when /healthz is."""
+    return start_authserver(setup.environment, workdir, workers, Server)
+
+
+def start_authserver(
+    environment: dict[str, str], workdir: Path, workers: int, kind: type[ServerT]
+) -> ServerT:
+    """`authserver serve` with `environment` (AUTHSERVER_* settings) on a free port, as a
+    `kind` of `Server`; ready when /healthz is."""
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
-    environment = setup.environment | {"AUTHSERVER_ISSUER": base_url}
     options = f"serve --host 127.0.0.1 --port {port} --workers {workers} --no-access-log"
-    command = [authserver_command("authserver"), *options.split()]
-    log_path = workdir / f"authserver-{workers}w-{port}.log"
-    server = Server(
+    server = kind(
         f"authserver --workers {workers}",
-        command,
-        environment,
+        [authserver_command("authserver"), *options.split()],
+        environment | {"AUTHSERVER_ISSUER": base_url},
         workdir,
-        log_path,
+        workdir / f"authserver-{workers}w-{port}.log",
         base_url,
         OUR_LOG_PROBLEM,
     )

@@ -9,7 +9,7 @@ children of the supervisor that uvicorn spawned (`multiprocessing.spawn`), found
 import os
 from pathlib import Path
 
-from compare_servers import OUR_LOG_PROBLEM, Server, authserver_command, free_port
+from compare_servers import Server, start_authserver
 
 _SPAWNED_WORKER = b"spawn_main"
 
@@ -29,24 +29,7 @@ class ServedAuthserver(Server):
 
 def serve(environment: dict[str, str], workdir: Path, workers: int) -> ServedAuthserver:
     """`authserver serve` with `environment` (AUTHSERVER_* settings) on a free port."""
-    port = free_port()
-    base_url = f"http://127.0.0.1:{port}"
-    options = f"serve --host 127.0.0.1 --port {port} --workers {workers} --no-access-log"
-    server = ServedAuthserver(
-        f"authserver --workers {workers}",
-        [authserver_command("authserver"), *options.split()],
-        environment | {"AUTHSERVER_ISSUER": base_url},
-        workdir,
-        workdir / f"authserver-{port}.log",
-        base_url,
-        OUR_LOG_PROBLEM,
-    )
-    try:
-        server.wait_until_ready("/healthz")
-    except BaseException:
-        server.stop()
-        raise
-    return server
+    return start_authserver(environment, workdir, workers, ServedAuthserver)
 
 
 def child_pids(parent: int) -> list[int]:
