@@ -27,6 +27,7 @@ from authserver.http import (
     metrics,
     openapi,
     revocation,
+    statuslists,
     token,
     userinfo,
     wellknown,
@@ -101,6 +102,7 @@ def create_app(settings: Settings, *, serving: bool = False) -> FastAPI:
         health,
         metrics,
         openapi,
+        statuslists,
     ):
         app.include_router(module.router)
     app.add_middleware(CorsMiddleware)

@@ -47,6 +47,14 @@ class Database:
                 self._current.reset(token)
 
     @contextmanager
+    def separate_transaction(self) -> Iterator[Session]:
+        """A transaction of its own, committed at once whatever the caller's does next
+        (a status-list block must never be handed out twice). Never open one inside a
+        transaction of the same thread on SQLite: its single writer would wait on itself."""
+        with Session(self.engine, expire_on_commit=False) as session, session.begin():
+            yield session
+
+    @contextmanager
     def reading(self) -> Iterator[Session]:
         """Reads outside a transaction, each statement its own snapshot: no BEGIN and
         COMMIT round trips, and on SQLite no write lock. For work that only reads and

@@ -66,4 +66,7 @@ def server_metadata(settings: Settings) -> dict[str, Any]:
         # RFC 9068 §2.1 / RFC 8707: JWT access tokens and resource indicators.
         "access_token_signing_alg_values_supported": ["RS256"],
         "resource_indicators_supported": True,
+        # draft-ietf-oauth-status-list-18 §9.3: every live Status List's URI; each access
+        # token's `status` claim names its own list and index (docs/revocation.md).
+        "status_list_aggregation_endpoint": f"{issuer}/statuslists",
     }

@@ -1,5 +1,6 @@
 """Deleting what can no longer matter: expired codes, sessions, families, deny-list entries,
-and audit events past their retention (AUTHSERVER_AUDIT_RETENTION).
+status lists no live token names, and audit events past their retention
+(AUTHSERVER_AUDIT_RETENTION).
 
 Each is one DELETE on an indexed expiry column, safe while the server runs: a row is
 deleted only once nothing could still accept it. A family outlives its own expiry by
@@ -17,6 +18,7 @@ from authserver.audit.models import AuditEvent
 from authserver.login.devices import purge_devices
 from authserver.login.models import LoginSession
 from authserver.login.throttle import purge_throttle
+from authserver.statuslists.repository import purge_lists
 from authserver.tokens.models import AuthorizationCode, TokenFamily
 from authserver.tokens.repository import DenyList
 
@@ -33,6 +35,7 @@ class Purged:
     login_throttle: int
     known_devices: int
     audit_events: int
+    status_lists: int
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -61,6 +64,7 @@ def purge_expired(
         login_throttle=purge_throttle(db, now),
         known_devices=purge_devices(db, now),
         audit_events=_purge_audit(db, now, audit_retention),
+        status_lists=purge_lists(db, now),
     )
 
 

@@ -5,6 +5,12 @@ from authserver.clients.models import Client
 from authserver.keys.models import SigningKey
 from authserver.leases import Lease
 from authserver.login.models import Consent, LoginSession, LoginThrottle
+from authserver.statuslists.models import (
+    StatusAssignment,
+    StatusBlock,
+    StatusList,
+    StatusRevocation,
+)
 from authserver.tokens.models import (
     AuthorizationCode,
     RefreshToken,
@@ -24,6 +30,10 @@ __all__ = [
     "RefreshToken",
     "RevokedAccessToken",
     "SigningKey",
+    "StatusAssignment",
+    "StatusBlock",
+    "StatusList",
+    "StatusRevocation",
     "TokenFamily",
     "User",
 ]

@@ -32,6 +32,8 @@ from authserver.grants.refresh_token import RefreshTokenGrant
 from authserver.keys.keyring import KeyRing
 from authserver.login.models import LoginSession
 from authserver.settings import Settings
+from authserver.statuslists.allocation import StatusAllocator, StatusReference
+from authserver.statuslists.repository import record_assignment
 from authserver.throttling.clients import ClientRateLimit
 from authserver.tokens.access import AccessTokenIssuer
 from authserver.tokens.endpoints import IntrospectionEndpoint, RevocationEndpoint
@@ -85,6 +87,9 @@ class FormRequest(OAuth2Request):
         # Set by us: the request's transaction, and the browser's sign-in session.
         self.db: Session | None = None
         self.login_session: LoginSession | None = None
+        # A user grant's status-list entry, taken before its transaction begins.
+        self.status: StatusReference | None = None
+        self.status_recorded = False
         self.arrived_at = utcnow()
 
     @property
@@ -98,6 +103,8 @@ class FormRequest(OAuth2Request):
 
 # Grants whose tokens are self-contained: once the client is cached they need no storage.
 SELF_CONTAINED_GRANTS = frozenset({"client_credentials"})
+# Grants that issue tokens of a user's family: each token's status index is recorded.
+USER_GRANTS = frozenset({"authorization_code", "refresh_token"})
 
 
 class AuthorizationServer(_AuthorizationServer):
@@ -110,6 +117,7 @@ class AuthorizationServer(_AuthorizationServer):
         id_tokens: IdTokenIssuer,
         keyring: KeyRing,
         rate_limit: ClientRateLimit,
+        statuses: StatusAllocator,
     ) -> None:
         super().__init__()
         self.settings = settings
@@ -119,6 +127,7 @@ class AuthorizationServer(_AuthorizationServer):
         self._access_tokens = access_tokens
         self.id_tokens = id_tokens
         self._rate_limit = rate_limit
+        self.statuses = statuses
         self.audit = AuditBuffer(database, settings.audit_flush_interval)
         self.register_grant(ClientCredentialsGrant)
         self.register_grant(AuthorizationCodeGrant, [S256CodeChallenge(), OpenIDCodeExtension()])
@@ -139,7 +148,10 @@ class AuthorizationServer(_AuthorizationServer):
             client_id = read_credentials(request).client_id
         except OAuth2Error:
             return True
-        return not _is_client_id(client_id) or self._clients.knows(client_id)
+        if not _is_client_id(client_id):
+            return True
+        # The client's status-list block, too: reserving one is a database write.
+        return self._clients.knows(client_id) and self.statuses.ready(client_id)
 
     def authenticate_client(
         self, request: OAuth2Request, methods: Collection[str], endpoint: str = "token"
@@ -195,8 +207,14 @@ class AuthorizationServer(_AuthorizationServer):
     ) -> dict[str, Any]:
         """The RFC 6749 §5.1 token response body for a new access token, audited by its
         `jti` (in the request's transaction, or batched for a grant without one)."""
+        status = request.status if request.status is not None else self.statuses.take(client_id)
         issued = self._access_tokens.issue(
-            client_id=client_id, subject=subject, audience=audience, scope=scope, extra=extra
+            client_id=client_id,
+            subject=subject,
+            audience=audience,
+            scope=scope,
+            extra=extra,
+            status=status,
         )
         event = {
             "client_id": client_id,
@@ -208,6 +226,8 @@ class AuthorizationServer(_AuthorizationServer):
         if request.db is None:
             self.audit.record("token.issued", **event)
         else:
+            if extra and "fid" in extra and not request.status_recorded:
+                record_assignment(request.db, status.list_id, status.idx, str(extra["fid"]))
             record_event(request.db, "token.issued", **event)
         body: dict[str, Any] = {
             "access_token": issued.token,
@@ -236,6 +256,10 @@ class AuthorizationServer(_AuthorizationServer):
                 raise InvalidRequestError("The grant_type parameter is required.")
             if request.payload.grant_type in SELF_CONTAINED_GRANTS:
                 return self.create_token_response(request)
+            if request.payload.grant_type in USER_GRANTS:
+                # Taken now: a block reservation is a transaction of its own, which on
+                # SQLite must not start inside the grant's.
+                request.status = self.statuses.take()
             with self.database.transaction() as db:
                 request.db = db
                 return self.create_token_response(request)

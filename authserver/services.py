@@ -17,6 +17,9 @@ from authserver.keys.store import FileKeyStore, KeyStore
 from authserver.login.signin import SignIn
 from authserver.oauth import AuthorizationServer
 from authserver.settings import Settings
+from authserver.statuslists.allocation import StatusAllocator
+from authserver.statuslists.publishing import StatusListPublisher
+from authserver.statuslists.repository import ListShape
 from authserver.throttling.clients import ClientRateLimit
 from authserver.throttling.logins import DatabaseLoginThrottle, LoginThrottle, RedisLoginThrottle
 from authserver.throttling.shared import SharedCounters
@@ -33,6 +36,7 @@ class Services:
     sign_in: SignIn
     rotation: RotationSchedule
     counters: SharedCounters
+    status_lists: StatusListPublisher
 
 
 def open_key_store(settings: Settings, database: Database) -> KeyStore:
@@ -81,8 +85,9 @@ def build_services(settings: Settings, database: Database) -> Services:
     redis_url = settings.redis_url.get_secret_value() if settings.redis_url else None
     counters = SharedCounters(redis_url, settings.redis_key_prefix)
     rate_limit = ClientRateLimit(counters, settings.client_rate_limits)
+    statuses = StatusAllocator(database, status_list_shape(settings))
     oauth = AuthorizationServer(
-        settings, database, clients, access_tokens, id_tokens, keyring, rate_limit
+        settings, database, clients, access_tokens, id_tokens, keyring, rate_limit, statuses
     )
     sign_in = SignIn(
         database,
@@ -92,7 +97,20 @@ def build_services(settings: Settings, database: Database) -> Services:
         _login_throttle(database, counters),
     )
     rotation = RotationSchedule(settings, store, database)
-    return Services(settings, database, keyring, oauth, sign_in, rotation, counters)
+    status_lists = StatusListPublisher(
+        database, keyring, settings.issuer, settings.status_list_ttl, settings.access_token_ttl
+    )
+    return Services(settings, database, keyring, oauth, sign_in, rotation, counters, status_lists)
+
+
+def status_list_shape(settings: Settings) -> ListShape:
+    """New lists: AUTHSERVER_STATUS_LIST_SIZE entries, open for blocks during
+    AUTHSERVER_STATUS_LIST_ROLLOVER, then kept while a token naming them may live."""
+    return ListShape(
+        size=settings.status_list_size,
+        open_for=settings.status_list_rollover,
+        outlived_by=settings.access_token_ttl + settings.jwt_leeway,
+    )
 
 
 def _login_throttle(database: Database, counters: SharedCounters) -> LoginThrottle:

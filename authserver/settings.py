@@ -90,6 +90,11 @@ class Settings(BaseSettings):
     # ("0" keeps them forever).
     audit_flush_interval: timedelta = timedelta(seconds=1)
     audit_retention: timedelta | None = timedelta(days=90)
+    # Token Status List (docs/revocation.md): the `ttl` of the published lists (how long
+    # a verifier may cache one), entries per list, how long a list takes new tokens.
+    status_list_ttl: timedelta = timedelta(seconds=60)
+    status_list_size: int = Field(default=1 << 20, ge=16, le=1 << 24)
+    status_list_rollover: timedelta = timedelta(days=1)
 
     @field_validator("issuer")
     @classmethod
@@ -187,6 +192,8 @@ class Settings(BaseSettings):
         "audit_flush_interval",
         "audit_retention",
         "jwt_leeway",
+        "status_list_ttl",
+        "status_list_rollover",
         mode="before",
     )
     @classmethod
@@ -222,6 +229,20 @@ class Settings(BaseSettings):
     def _positive(cls, value: timedelta | None) -> timedelta | None:
         if value is not None and value < timedelta(seconds=1):
             raise ValueError("must be at least 1 second")
+        return value
+
+    @field_validator("status_list_ttl", mode="after")
+    @classmethod
+    def _status_list_ttl(cls, value: timedelta) -> timedelta:
+        if not timedelta(seconds=1) <= value <= timedelta(days=1):
+            raise ValueError("must be between 1 second and 1 day")
+        return value
+
+    @field_validator("status_list_rollover", mode="after")
+    @classmethod
+    def _rollover(cls, value: timedelta) -> timedelta:
+        if not timedelta(minutes=1) <= value <= timedelta(days=30):
+            raise ValueError("must be between 60 seconds and 30 days")
         return value
 
     @field_validator("authorization_code_ttl", mode="after")

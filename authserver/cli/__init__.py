@@ -10,7 +10,7 @@ import sys
 
 import typer
 
-from authserver.cli import audit, clients, db, demo, keys, serve, users
+from authserver.cli import audit, clients, db, demo, keys, serve, status_lists, users
 from authserver.context import RequestContext, enter_context, new_request_id
 from authserver.errors import AuthserverError
 
@@ -27,6 +27,7 @@ app.add_typer(clients.app, name="clients")
 app.add_typer(users.app, name="users")
 app.add_typer(keys.app, name="keys")
 app.add_typer(audit.app, name="audit")
+app.add_typer(status_lists.app, name="status-lists")
 
 
 def main() -> None:

@@ -5,6 +5,8 @@ from collections.abc import Sequence
 from sqlmodel import Session, select
 
 from authserver.clients.models import Client
+from authserver.clock import utcnow
+from authserver.statuslists.revocation import revoke_client_statuses
 
 
 class ClientRepository:
@@ -26,9 +28,12 @@ class ClientRepository:
         return self.session.exec(select(Client).where(Client.name == name)).first()
 
     def delete(self, client_id: str) -> bool:
+        """Remove the client; every token it was given is revoked in its status list
+        first (its token families then go with it: ON DELETE CASCADE)."""
         client = self.get(client_id)
         if client is None:
             return False
+        revoke_client_statuses(self.session, client_id, utcnow())
         self.session.delete(client)
         self.session.flush()
         return True

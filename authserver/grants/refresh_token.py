@@ -111,9 +111,12 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
             client.client_id,
             now,
             now + idle_ttl if idle_ttl else None,
+            self.request.status,
         )
         if rotation is None:
             return None
+        # The rotation recorded the new access token's status index with it.
+        self.request.status_recorded = rotation.rotated
         user = Subject(rotation.family.user_id, rotation.user_disabled)
         minted = successor if rotation.rotated else None
         return PresentedRefreshToken(rotation.token, rotation.family, user, minted)

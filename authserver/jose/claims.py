@@ -7,6 +7,8 @@ from authserver.jose.compact import json_object
 from authserver.jose.errors import JwtRejected
 
 ACCESS_TOKEN_TYPE = "at+jwt"  # noqa: S105 - RFC 9068 §2.1, a media type, no secret
+# draft-ietf-oauth-status-list-18 §5.1: the `typ` of a Status List Token.
+STATUS_LIST_TOKEN_TYPE = "statuslist+jwt"  # noqa: S105 - a media type, no secret
 ACCESS_TOKEN_CLAIMS = frozenset({"iss", "sub", "aud", "exp", "iat", "jti", "client_id"})
 ID_TOKEN_CLAIMS = frozenset({"iss", "sub", "aud", "exp", "iat"})
 _STRING_CLAIMS = ("sub", "jti", "client_id")

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from authserver.clock import utcnow
 from authserver.jose.claims import ACCESS_TOKEN_TYPE
+from authserver.statuslists.allocation import StatusReference
 from authserver.tokens.signing import TokenSigner
 
 
@@ -25,8 +26,10 @@ class AccessTokenIssuer(TokenSigner):
         audience: str | list[str],
         scope: str,
         extra: Mapping[str, object] | None = None,
+        status: StatusReference | None = None,
     ) -> IssuedAccessToken:
-        """Sign a token with the RFC 9068 §2.2 claims; `scope` is omitted when empty.
+        """Sign a token with the RFC 9068 §2.2 claims; `scope` is omitted when empty;
+        `status` names the token's status-list entry (draft-ietf-oauth-status-list §6.1).
 
         `extra` adds claims of a user's grant: `auth_time` (RFC 9068 §2.2.1), `sid` (the
         sign-in session) and `fid` (the token family, so that revoking it revokes this).
@@ -46,5 +49,7 @@ class AccessTokenIssuer(TokenSigner):
             claims["scope"] = scope
         if extra:
             claims.update(extra)
+        if status is not None:
+            claims["status"] = status.claim(self.issuer)
         token = self._sign(ACCESS_TOKEN_TYPE, claims)
         return IssuedAccessToken(token=token, expires_in=self._ttl, jti=jti)

@@ -18,6 +18,7 @@ from authlib.oauth2.rfc7662 import IntrospectionEndpoint as _IntrospectionEndpoi
 from authserver.audit import record_event
 from authserver.clock import utcnow
 from authserver.errors import InvalidRequestError
+from authserver.statuslists.revocation import revoke_token_status
 from authserver.tokens.lookup import (
     FoundAccessToken,
     FoundRefreshToken,
@@ -61,6 +62,7 @@ class RevocationEndpoint(_RevocationEndpoint):
             )
         elif token.claims["exp"] > timestamp(now):
             DenyList(request.db).add(token.claims["jti"], _from_timestamp(token.claims["exp"]))
+            revoke_token_status(request.db, self.server.settings.issuer, token.claims, now)
             record_event(
                 request.db,
                 "token.revoked",

@@ -7,10 +7,12 @@ row count says who won (RFC 9700 §4.14.2, RFC 6749 §4.1.2). Flushes, never com
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import bindparam, delete, text, update
+from sqlalchemy import ColumnElement, bindparam, delete, text, update
 from sqlmodel import Session, col, select
 
 from authserver.db import UtcDateTime, insert_if_absent
+from authserver.statuslists.allocation import StatusReference
+from authserver.statuslists.repository import revoke_families
 from authserver.tokens.models import (
     AuthorizationCode,
     RefreshToken,
@@ -70,13 +72,15 @@ class FamilyRepository:
     def revoke_of_user(self, user_id: int, now: datetime) -> None:
         self._revoke(col(TokenFamily.user_id) == user_id, now)
 
-    def _revoke(self, condition: object, now: datetime) -> None:
+    def _revoke(self, condition: ColumnElement[bool], now: datetime) -> None:
+        """Revoke the families, and set the status bit of each of their access tokens."""
         statement = (
             update(TokenFamily)
-            .where(condition, col(TokenFamily.revoked_at).is_(None))  # type: ignore[arg-type]
+            .where(condition, col(TokenFamily.revoked_at).is_(None))
             .values(revoked_at=now)
         )
         self.session.execute(statement)
+        revoke_families(self.session, condition, now)
 
 
 # Core statements built once for the refresh hot path: the ORM's unit of work and its
@@ -97,7 +101,8 @@ _CONSUME = (
 # statement (one round trip instead of three). The token is consumed only if every rule
 # of `tokens.validity` holds and it belongs to the client; `rotated` says whether it was.
 # Otherwise nothing changed but the lock, and the caller takes the general path, which
-# tells reuse (RFC 9700 §4.14.2), grace and every error apart.
+# tells reuse (RFC 9700 §4.14.2), grace and every error apart. A rotation also records
+# the status-list index of the access token it is about to issue (`statuslists`).
 _ROTATE_IN_ONE_STATEMENT = text(
     """
     WITH presented AS (
@@ -124,6 +129,9 @@ _ROTATE_IN_ONE_STATEMENT = text(
         SELECT :new_hash, family_id, :hash, :now, LEAST(family_expires_at, :idle_expires_at)
         FROM consumed
         RETURNING token_hash
+    ), assigned AS (
+        INSERT INTO status_assignments (list_id, idx, family_id)
+        SELECT :status_list, :status_idx, family_id FROM consumed
     )
     SELECT presented.*, (SELECT count(*) FROM minted) AS rotated FROM presented
     """
@@ -190,9 +198,12 @@ class RefreshTokenRepository:
         client_id: str,
         now: datetime,
         idle_expires_at: datetime | None,
+        status: StatusReference,
     ) -> Rotation | None:
         """PostgreSQL only (`rotates_in_one_statement`); None if no such token."""
         parameters = {
+            "status_list": status.list_id,
+            "status_idx": status.idx,
             "hash": token_hash,
             "new_hash": new_hash,
             "client_id": client_id,
