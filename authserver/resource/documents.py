@@ -1,4 +1,5 @@
-"""Bounded HTTP exchanges with the issuer: no redirects, a timeout, at most 512 KiB read.
+"""Bounded HTTP exchanges with the issuer: no redirects, a timeout, at most 512 KiB read
+(a status list may ask for more: `limit`).
 
 The same request in a sync and an async form; both return a `Document` whose body was read
 in full (or refused past the limit), so the parsing after it is shared.
@@ -45,12 +46,19 @@ class Document:
         return value
 
 
-def request(client: httpx.Client, method: str, url: str, **options: Any) -> Document:
+def request(
+    client: httpx.Client,
+    method: str,
+    url: str,
+    *,
+    limit: int = MAX_DOCUMENT_BYTES,
+    **options: Any,
+) -> Document:
     try:
         with client.stream(method, url, follow_redirects=False, **options) as response:
             body = bytearray()
             for chunk in response.iter_bytes():
-                _append(body, chunk, url)
+                _append(body, chunk, url, limit)
             return Document(url, response.status_code, response.headers, bytes(body))
     except httpx.HTTPError as error:
         raise FetchError(f"{url}: {type(error).__name__}") from None
@@ -61,13 +69,13 @@ async def arequest(client: httpx.AsyncClient, method: str, url: str, **options: 
         async with client.stream(method, url, follow_redirects=False, **options) as response:
             body = bytearray()
             async for chunk in response.aiter_bytes():
-                _append(body, chunk, url)
+                _append(body, chunk, url, MAX_DOCUMENT_BYTES)
             return Document(url, response.status_code, response.headers, bytes(body))
     except httpx.HTTPError as error:
         raise FetchError(f"{url}: {type(error).__name__}") from None
 
 
-def _append(body: bytearray, chunk: bytes, url: str) -> None:
+def _append(body: bytearray, chunk: bytes, url: str, limit: int) -> None:
     body += chunk
-    if len(body) > MAX_DOCUMENT_BYTES:
-        raise FetchError(f"{url} answered more than {MAX_DOCUMENT_BYTES} bytes")
+    if len(body) > limit:
+        raise FetchError(f"{url} answered more than {limit} bytes")

@@ -69,6 +69,11 @@ class KeyCache:
         self._async_http = async_http
         self._key_set: KeySet | None = None
 
+    @property
+    def http(self) -> httpx.Client:
+        """The client this cache fetches with (a status-list fetch uses it too)."""
+        return self._http
+
     def get(self, kid: str) -> RSAKey:
         return self.verification_key(kid).jwk
 

@@ -19,6 +19,7 @@ from authserver.resource.claims import Claims
 from authserver.resource.discovery import check_configured_endpoint, check_issuer
 from authserver.resource.errors import InvalidToken
 from authserver.resource.jwks import KeyCache
+from authserver.resource.status import StatusLists
 
 Duration = timedelta | float
 MAX_LEEWAY = timedelta(minutes=5)
@@ -35,6 +36,12 @@ class Verifier:
       `Cache-Control` says; `min_refetch_interval`: at most one JWKS request per interval.
     - `jwks_uri`: skip discovery; `http` / `async_http`: clients to use (the caller closes
       them), for proxies, custom CAs or tests.
+    - Token Status List (draft-ietf-oauth-status-list-18, `status.py`): a token naming
+      its entry in a status list is refused once revoked there. `status_max_cache`: the
+      longest a list is held before it is fetched again (its `ttl` when shorter);
+      `status_max_stale`: how long a held list still serves while no fresh one can be
+      fetched; past it the token is refused with IssuerUnavailable (fail closed) unless
+      `status_fail_open`. `check_status=False` turns the check off.
 
     `verify` raises `InvalidToken` for any token it does not accept, and `IssuerUnavailable`
     only when it has never obtained the issuer's keys.
@@ -52,6 +59,10 @@ class Verifier:
         jwks_uri: str | None = None,
         http: httpx.Client | None = None,
         async_http: httpx.AsyncClient | None = None,
+        check_status: bool = True,
+        status_max_cache: Duration = timedelta(seconds=60),
+        status_max_stale: Duration = timedelta(minutes=5),
+        status_fail_open: bool = False,
     ) -> None:
         self.issuer = check_issuer(issuer)
         if not isinstance(audience, str) or not audience:
@@ -81,24 +92,43 @@ class Verifier:
             http=http,
             async_http=async_http,
         )
+        self._status: StatusLists | None = None
+        if check_status:
+            self._status = StatusLists(
+                self.issuer,
+                self._keys,
+                self._keys.http,
+                max_cache=_seconds(status_max_cache, "status_max_cache"),
+                max_stale=_seconds(status_max_stale, "status_max_stale"),
+                fail_open=status_fail_open,
+                algorithms=self.algorithms,
+                leeway=self.leeway,
+            )
 
     def verify(self, token: str) -> Claims:
-        """The claims of `token` once every RFC 9068 §4 check passes; else InvalidToken."""
+        """The claims of `token` once every RFC 9068 §4 check passes and its status list
+        (if it names one) says VALID; else InvalidToken (IssuerUnavailable, see above)."""
         try:
             parsed = self._validator.read(token)
             key = self._keys.verification_key(parsed.kid)
-            return Claims(self._validator.finish(parsed, key, int(time.time())))
+            claims = self._validator.finish(parsed, key, int(time.time()))
         except JwtRejected as error:
             raise InvalidToken(str(error)) from None
+        if self._status is not None:
+            self._status.check(claims)
+        return Claims(claims)
 
     async def averify(self, token: str) -> Claims:
         """As `verify`, fetching keys with httpx.AsyncClient; the RSA check (~20 µs) stays sync."""
         try:
             parsed = self._validator.read(token)
             key = await self._keys.averification_key(parsed.kid)
-            return Claims(self._validator.finish(parsed, key, int(time.time())))
+            claims = self._validator.finish(parsed, key, int(time.time()))
         except JwtRejected as error:
             raise InvalidToken(str(error)) from None
+        if self._status is not None:
+            await self._status.acheck(claims)
+        return Claims(claims)
 
     def close(self) -> None:
         """Close the HTTP client this verifier made (not one it was given)."""

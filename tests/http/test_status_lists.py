@@ -21,7 +21,6 @@ from authserver.users.models import User
 from tests.conftest import ISSUER
 from tests.factories import make_client
 from tests.flows import Grant
-from tests.http.tokens import basic, request_token
 from tests.http.status_lists import (
     STATUS_LIST_MEDIA_TYPE,
     invalid_indexes,
@@ -30,6 +29,7 @@ from tests.http.status_lists import (
     status_entry,
     status_of,
 )
+from tests.http.tokens import basic, request_token
 
 
 def cc_token(http: TestClient, registered: tuple[str, str]) -> str:

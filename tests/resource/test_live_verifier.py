@@ -197,9 +197,15 @@ def test_a_client_credentials_token_from_the_server_is_accepted(
     assert claims.scopes == {"orders:read", "orders:write"}
     assert claims.require_scopes("orders:read") is claims
     assert claims["jti"] == claims.jti and claims.exp > time.time()
-    # Discovery once, the JWKS once; a second token needs nothing more (RFC 9111 max-age).
-    verifier.verify(live_issuer.access_token())
-    assert transport.paths == {DISCOVERY: 1, JWKS: 1}
+    # Discovery once, the JWKS once, the token's status list once (draft-ietf-oauth-
+    # status-list-18 §8.3); a second token needs nothing more (RFC 9111 max-age, `ttl`).
+    second = live_issuer.access_token()
+    verifier.verify(second)
+    assert verifier.verify(second)["status"]["status_list"]["uri"] == (
+        claims["status"]["status_list"]["uri"]
+    )
+    status_path = httpx.URL(claims["status"]["status_list"]["uri"]).path
+    assert transport.paths == {DISCOVERY: 1, JWKS: 1, status_path: 1}
 
 
 def test_an_access_token_from_the_code_flow_is_accepted(
