@@ -173,12 +173,18 @@ def grant_for(
 
 
 def code_flow_tokens(
-    base_url: str, client_id: str, secret: str | None, *, scope: str, resource: str
+    base_url: str,
+    client_id: str,
+    secret: str | None,
+    *,
+    scope: str,
+    resource: str,
+    username: str = "alice",
 ) -> dict[str, Any]:
     """A user's tokens from a real server through the whole code flow, for `resource`."""
     pkce = Pkce()
     with Client(base_url=base_url, timeout=5.0) as browser:
-        code = code_of(browser, client_id, pkce, scope=scope)
+        code = code_of(browser, client_id, pkce, scope=scope, username=username)
         response = exchange_code(browser, client_id, secret, code, pkce.verifier, resource=resource)
     assert response.status_code == 200, response.text
     return response.json()

@@ -201,8 +201,9 @@ def test_a_client_credentials_token_from_the_server_is_accepted(
     # status-list-18 §8.3); a second token needs nothing more (RFC 9111 max-age, `ttl`).
     second = live_issuer.access_token()
     verifier.verify(second)
-    assert verifier.verify(second)["status"]["status_list"]["uri"] == (
-        claims["status"]["status_list"]["uri"]
+    assert (
+        verifier.verify(second)["status"]["status_list"]["uri"]
+        == (claims["status"]["status_list"]["uri"])
     )
     status_path = httpx.URL(claims["status"]["status_list"]["uri"]).path
     assert transport.paths == {DISCOVERY: 1, JWKS: 1, status_path: 1}
