@@ -216,6 +216,7 @@ def test_db_purge_reports_what_it_deleted(environment: dict[str, str]) -> None:
         "login_throttle",
         "known_devices",
         "audit_events",
+        "status_lists",
     }
     assert all(isinstance(n, int) for n in counts.values())
 
@@ -231,3 +232,30 @@ def test_an_identifier_beginning_with_a_dash_is_an_identifier_not_an_option(
     result = run_cli(environment, *arguments, "-no-such-thing")
     assert result.returncode == 1, result.stderr
     assert "no " in result.stderr and "-no-such-thing" in result.stderr
+
+
+def test_status_lists_list_shows_each_list_its_fill_and_revoked_count(
+    environment: dict[str, str],
+) -> None:
+    """`authserver status-lists list` (draft-ietf-oauth-status-list): after tokens and one
+    revocation, the list they came from, how full it is and how many entries are revoked."""
+    created = create_client(environment)
+    credentials = (str(created["client_id"]), str(created["client_secret"]))
+    with running_server(environment) as base_url:
+        tokens = []
+        for _ in range(3):
+            response = httpx.post(
+                f"{base_url}/token", data={"grant_type": "client_credentials"}, auth=credentials
+            )
+            assert response.status_code == 200, response.text
+            tokens.append(response.json()["access_token"])
+        revoked = httpx.post(f"{base_url}/revoke", data={"token": tokens[0]}, auth=credentials)
+        assert revoked.status_code == 200
+    result = run_cli(environment, "status-lists", "list", "--json")
+    assert result.returncode == 0, result.stderr
+    [listed] = json.loads(result.stdout)
+    assert listed["revoked"] == 1 and listed["state"] == "open"
+    assert listed["size"] == 1 << 20 and 3 <= listed["allocated"] <= 64
+    assert listed["uri"].endswith(f"/statuslists/{listed['id']}")
+    text = run_cli(environment, "status-lists", "list")
+    assert text.returncode == 0 and listed["id"] in text.stdout and "1 revoked" in text.stdout
