@@ -28,7 +28,8 @@ class JwtRules:
     - `expiry_leeway`: seconds allowed past `exp` (a resource service, whose clock is
       not the issuer's; 0 at the issuer, which judges its own tokens by its own clock);
     - `check_expiry`: False where an expired token is still read (an `id_token_hint`,
-      introspection answering `active: false`).
+      introspection answering `active: false`);
+    - `max_bytes`: the longest token read (8 KiB; more for a Status List Token).
     """
 
     typ: str
@@ -39,6 +40,7 @@ class JwtRules:
     leeway: int = 60
     expiry_leeway: int = 0
     check_expiry: bool = True
+    max_bytes: int = 8 * 1024
 
 
 def check_claims(payload: bytes, rules: JwtRules, now: int) -> dict[str, Any]:

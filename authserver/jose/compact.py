@@ -50,13 +50,16 @@ class CompactJws(NamedTuple):
     signature: bytes
 
 
-def read_token(token: object, algorithms: frozenset[str], typ: str) -> CompactJws:
+def read_token(
+    token: object, algorithms: frozenset[str], typ: str, max_bytes: int = MAX_TOKEN_BYTES
+) -> CompactJws:
     """The token decoded, with its header checked before any key or network is involved.
 
     `typ` is the media type expected, in lower case without `application/`: `at+jwt`
-    for access tokens (RFC 9068 §2.1), `jwt` for id_tokens.
+    for access tokens (RFC 9068 §2.1), `jwt` for id_tokens. `max_bytes`: 8 KiB but for
+    documents that are JWTs (a Status List Token).
     """
-    if isinstance(token, str) and len(token) <= MAX_TOKEN_BYTES and token.isascii():
+    if isinstance(token, str) and len(token) <= max_bytes and token.isascii():
         raw = token.encode("ascii")
         # Only base64url characters and exactly two dots (RFC 7515 §7.1).
         if raw.translate(None, _BASE64URL_BYTES) == b"..":
@@ -67,7 +70,7 @@ def read_token(token: object, algorithms: frozenset[str], typ: str) -> CompactJw
             if header is not None and payload is not None and signature is not None:
                 signing_input = raw[: len(encoded_header) + 1 + len(encoded_payload)]
                 return CompactJws(header[0], header[1], signing_input, payload, signature)
-    return _read_token_strictly(token, algorithms, typ)
+    return _read_token_strictly(token, algorithms, typ, max_bytes)
 
 
 def check_header(header: dict[str, Any], algorithms: frozenset[str], typ: str) -> tuple[str, str]:
@@ -127,9 +130,11 @@ def _checked_header(encoded: bytes, algorithms: frozenset[str], typ: str) -> tup
     return checked
 
 
-def _read_token_strictly(token: object, algorithms: frozenset[str], typ: str) -> CompactJws:
-    if not isinstance(token, str) or len(token) > MAX_TOKEN_BYTES or token.count(".") != 2:
-        raise JwtRejected("the token is not a compact JWS of at most 8 KiB")
+def _read_token_strictly(
+    token: object, algorithms: frozenset[str], typ: str, max_bytes: int
+) -> CompactJws:
+    if not isinstance(token, str) or len(token) > max_bytes or token.count(".") != 2:
+        raise JwtRejected(f"the token is not a compact JWS of at most {max_bytes // 1024} KiB")
     encoded_header, encoded_payload, encoded_signature = token.split(".")
     alg, kid = check_header(json_object(_decode_segment(encoded_header)), algorithms, typ)
     payload = _decode_segment(encoded_payload)

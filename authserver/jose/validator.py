@@ -30,7 +30,8 @@ class JwtValidator:
 
     def read(self, token: object) -> CompactJws:
         """The token decoded, its header checked: nothing else is looked at before."""
-        return read_token(token, self.rules.algorithms, self.rules.typ)
+        rules = self.rules
+        return read_token(token, rules.algorithms, rules.typ, rules.max_bytes)
 
     def finish(self, token: CompactJws, key: VerificationKey | None, now: int) -> dict[str, Any]:
         """The claims, once the signature verifies with `key` and the claims pass."""

@@ -77,6 +77,7 @@ class StatusLists:
                 required=frozenset({"iss", "sub", "iat", "status_list"}),
                 leeway=leeway,
                 expiry_leeway=leeway,
+                max_bytes=MAX_LIST_BYTES,
             )
         )
         self._held: dict[str, HeldList] = {}

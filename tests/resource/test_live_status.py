@@ -7,8 +7,10 @@ own key, so only the status is wrong.
 """
 
 import asyncio
+import random
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,7 @@ import jwt
 import pytest
 
 from authserver.resource import InvalidToken, IssuerUnavailable
+from authserver.statuslists.models import StatusRevocation
 from tests.resource.conftest import LiveIssuer, MakeVerifier, start_issuer
 from tests.resource.forge import HEADER, rs256
 
@@ -167,3 +170,27 @@ def test_a_held_list_serves_through_an_outage_until_max_stale(
     time.sleep(max(0.0, held_at + 3.2 - time.monotonic()))
     with pytest.raises(IssuerUnavailable):
         verifier.verify(token)
+
+
+def test_a_list_larger_than_any_token_is_read(
+    issuer: LiveIssuer, make_verifier: MakeVerifier
+) -> None:
+    """A list with many revoked entries is tens of KiB, past the 8 KiB a token may have."""
+    token = issuer.access_token()
+    uri, idx = entry(token)["uri"], entry(token)["idx"]
+    list_id = uri.rsplit("/", 1)[1]
+    others = random.Random(3).sample(sorted(set(range(1 << 20)) - {idx}), 6000)
+    now = datetime.now(UTC)
+    with issuer.database.transaction() as db:
+        db.execute(
+            StatusRevocation.__table__.insert(),  # type: ignore[attr-defined]
+            [{"list_id": list_id, "idx": other, "revoked_at": now} for other in others],
+        )
+    time.sleep(TTL_S + 1.1)  # past the server's rebuild and any verifier's ttl
+    published = httpx.get(uri)
+    assert len(published.content) > 8 * 1024
+    verifier, _ = make_verifier(issuer)
+    assert verifier.verify(token)
+    revoked = with_status(issuer, {"status_list": {"idx": others[0], "uri": uri}})
+    with pytest.raises(InvalidToken, match="revoked"):
+        verifier.verify(revoked)
