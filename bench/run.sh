@@ -8,6 +8,9 @@
 #   verifier    Verifier.verify (authserver.resource) per core on a warm cache, tokens
 #               and JWKS from the server on SQLite, beside `openssl speed rsa2048` in
 #               one process (bench/verifier.py)
+#   statuslist  what the Token Status List costs, in one process: tokens/s with a status
+#               entry beside without, a 1,048,576-entry list with 1 % revoked: its size,
+#               build and take-in cost (bench/status_lists.py)
 #   peer        authserver beside node-oidc-provider (bench/peer), both measured in rounds
 #               in one run, as ratios (bench/compare.py; its JSON goes to BENCH_OUT, its
 #               figures beside it through bench/plot.py)
@@ -16,7 +19,7 @@
 #
 #   BENCH_SECONDS          wrk duration of each measurement (default 10)
 #   BENCH_OPENSSL_SECONDS  openssl speed -seconds (default 5; sign then verify, so twice that)
-#   BENCH_PARTS            which parts to run (default "sqlite postgresql verifier peer")
+#   BENCH_PARTS            which parts to run (default "sqlite postgresql verifier statuslist peer")
 #   BENCH_VERIFIER_SECONDS the verifier's measured loop in seconds (default 8)
 #   BENCH_POSTGRES_URL     a PostgreSQL URL to create and drop the run's database through
 #                          (default postgresql+psycopg://postgres@127.0.0.1:5432/postgres)
@@ -35,7 +38,7 @@ SEED=$ROOT/bench/seed_families.py
 
 SECONDS_PER_RUN=${BENCH_SECONDS:-10}
 OPENSSL_SECONDS=${BENCH_OPENSSL_SECONDS:-5}
-PARTS=${BENCH_PARTS:-sqlite postgresql verifier peer}
+PARTS=${BENCH_PARTS:-sqlite postgresql verifier statuslist peer}
 VERIFIER_SECONDS=${BENCH_VERIFIER_SECONDS:-8}
 POSTGRES_ADMIN_URL=${BENCH_POSTGRES_URL:-postgresql+psycopg://postgres@127.0.0.1:5432/postgres}
 WORKERS=2
@@ -50,11 +53,12 @@ die() {
 part_selected() { [[ " $PARTS " == *" $1 "* ]]; }
 
 for part in $PARTS; do
-  [[ $part == sqlite || $part == postgresql || $part == verifier || $part == peer ]] ||
-    die "BENCH_PARTS: unknown part '$part' (sqlite, postgresql, verifier, peer)"
+  [[ $part == sqlite || $part == postgresql || $part == verifier || $part == statuslist ||
+    $part == peer ]] ||
+    die "BENCH_PARTS: unknown part '$part' (sqlite, postgresql, verifier, statuslist, peer)"
 done
-part_selected sqlite || part_selected postgresql || part_selected verifier || part_selected peer ||
-  die "BENCH_PARTS names no part"
+part_selected sqlite || part_selected postgresql || part_selected verifier ||
+  part_selected statuslist || part_selected peer || die "BENCH_PARTS names no part"
 # The parts that load the server with wrk (the verifier part does not).
 SERVER_PARTS=""
 if part_selected sqlite || part_selected postgresql; then SERVER_PARTS=yes; fi
@@ -466,6 +470,13 @@ if part_selected verifier; then
   stop_server
 fi
 
+# ------------------------------------------------------------- statuslist part
+
+if part_selected statuslist; then
+  say "Token Status List: tokens with and without a status entry, a 1,048,576-entry list (bench/status_lists.py)"
+  "$PYTHON" "$ROOT/bench/status_lists.py" | tee "$TMP/statuslist.txt" || die "bench/status_lists.py failed"
+fi
+
 # ---------------------------------------------------------------- RSA ceiling
 
 percent() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", (b > 0) ? 100 * a / b : 0 }'; }
@@ -504,7 +515,7 @@ if [[ -n $SERVER_PARTS ]]; then
 fi
 
 if [[ -z $SERVER_PARTS ]] && ! part_selected verifier; then
-  peer_part # the only part: it prints its own summary
+  part_selected peer && peer_part # it prints its own summary
   exit 0
 fi
 
