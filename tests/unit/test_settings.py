@@ -277,6 +277,9 @@ INVALID_VALUES = {
     "log_requests": "maybe",
     "audit_flush_interval": "0",
     "audit_retention": "-1",
+    "status_list_ttl": "0",
+    "status_list_size": "15",
+    "status_list_rollover": "59",
 }
 # Any string is a valid value of these (a path; a URL that SQLAlchemy checks on use).
 NO_INVALID_VALUE = {"database_url", "keys_dir"}

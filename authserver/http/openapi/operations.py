@@ -356,6 +356,56 @@ def _jwks() -> Schema:
     }
 
 
+def _status_lists() -> dict[str, Schema]:
+    """draft-ietf-oauth-status-list-18 §8.1 (a list) and §9 (aggregation)."""
+    cache = {
+        "Cache-Control": header(
+            "AUTHSERVER_STATUS_LIST_TTL.", {"type": "string", "pattern": "^public, max-age=[0-9]+$"}
+        ),
+        "ETag": header("RFC 9110 §8.8.3.", {"type": "string", "pattern": '^"[0-9a-f]+"$'}),
+    }
+    listed = object_schema({"status_lists": {"type": "array", "items": TEXT}}, ["status_lists"])
+    token = {"application/statuslist+jwt": {"schema": TEXT}}
+    return {
+        "/statuslists": _document(
+            "status_list_aggregation",
+            "Every live status list (status_list_aggregation_endpoint)",
+            json_answer("Their URIs.", listed, header_refs("Cache-Control")),
+        ),
+        "/statuslists/{list_id}": {
+            "get": {
+                "summary": "A Status List Token (the access tokens' status.status_list.uri)",
+                "operationId": "status_list",
+                "parameters": [
+                    {"name": "list_id", "in": "path", "required": True, "schema": VALUE},
+                    {
+                        "name": "If-None-Match",
+                        "in": "header",
+                        "required": False,
+                        "schema": TEXT,
+                        "description": "RFC 9110 §13.1.2: an entity tag held.",
+                    },
+                ],
+                "responses": {
+                    "200": {
+                        "description": "The list, signed (typ statuslist+jwt).",
+                        "headers": header_refs(**cache),
+                        "content": token,
+                    },
+                    "304": {
+                        "description": "The held entity tag is current.",
+                        "headers": header_refs(**cache),
+                    },
+                    "404": error_answer("No such live list.", ["not_found"]),
+                    "406": error_answer("Only the JWT form is served.", ["not_acceptable"]),
+                    "503": failure_answers()["503"],
+                    "500": failure_answers()["500"],
+                },
+            }
+        },
+    }
+
+
 def _probes() -> dict[str, Schema]:
     no_store = header_refs("Cache-Control")
     ready = json_answer("Ready.", ref("schemas", "Readiness"), no_store)
@@ -464,6 +514,7 @@ def paths() -> dict[str, Schema]:
         **_probes(),
         "/metrics": _metrics(),
         "/openapi.json": _openapi(),
+        **_status_lists(),
     }
     for path in CORS_PATHS:
         paths[path]["options"] = _preflight(path)
