@@ -71,9 +71,11 @@ def create_app(settings: Settings, *, serving: bool = False) -> FastAPI:
         services.keyring.start()
         services.rotation.start()
         services.oauth.audit.start()
+        services.outbox.start()
         if serving:
             settle_garbage_collector()
         yield
+        services.outbox.stop()
         services.rotation.stop()
         services.keyring.stop()
         services.oauth.audit.close()

@@ -69,4 +69,7 @@ def server_metadata(settings: Settings) -> dict[str, Any]:
         # draft-ietf-oauth-status-list-18 §9.3: every live Status List's URI; each access
         # token's `status` claim names its own list and index (docs/revocation.md).
         "status_list_aggregation_endpoint": f"{issuer}/statuslists",
+        # OpenID Connect Back-Channel Logout 1.0 §2.1: Logout Tokens carry `sid` and `sub`.
+        "backchannel_logout_supported": True,
+        "backchannel_logout_session_supported": True,
     }

@@ -15,6 +15,7 @@ from sqlalchemy import delete, or_
 from sqlmodel import Session, col
 
 from authserver.audit.models import AuditEvent
+from authserver.backchannel.outbox import purge_outbox
 from authserver.login.devices import purge_devices
 from authserver.login.models import LoginSession
 from authserver.login.throttle import purge_throttle
@@ -23,6 +24,8 @@ from authserver.tokens.models import AuthorizationCode, TokenFamily
 from authserver.tokens.repository import DenyList
 
 CODE_MEMORY = timedelta(days=1)
+SESSION_MEMORY = timedelta(days=1)
+DELIVERED_MEMORY = timedelta(days=1)
 _LEEWAY = timedelta(seconds=60)
 
 
@@ -36,6 +39,7 @@ class Purged:
     known_devices: int
     audit_events: int
     status_lists: int
+    outbox_messages: int
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -49,8 +53,13 @@ def purge_expired(
 ) -> Purged:
     """Delete what has expired; audit events older than `audit_retention` (None: kept)."""
     codes = delete(AuthorizationCode).where(col(AuthorizationCode.expires_at) < now - CODE_MEMORY)
+    # An expired session stays a day unless ended: the outbox's sweep ends it first and
+    # tells its clients (back-channel logout), which needs the row.
     sessions = delete(LoginSession).where(
-        or_(col(LoginSession.expires_at) < now, col(LoginSession.ended_at) < now - _LEEWAY)
+        or_(
+            col(LoginSession.expires_at) < now - SESSION_MEMORY,
+            col(LoginSession.ended_at) < now - _LEEWAY,
+        )
     )
     # Refresh tokens go with their family (ON DELETE CASCADE).
     families = delete(TokenFamily).where(
@@ -65,6 +74,9 @@ def purge_expired(
         known_devices=purge_devices(db, now),
         audit_events=_purge_audit(db, now, audit_retention),
         status_lists=purge_lists(db, now),
+        outbox_messages=purge_outbox(
+            db, now - DELIVERED_MEMORY, now - (audit_retention or timedelta(days=90))
+        ),
     )
 
 

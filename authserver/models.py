@@ -1,6 +1,7 @@
 """Every table, imported in one place for Alembic and the tests."""
 
 from authserver.audit.models import AuditEvent
+from authserver.backchannel.models import OutboxMessage
 from authserver.clients.models import Client
 from authserver.keys.models import SigningKey
 from authserver.leases import Lease
@@ -27,6 +28,7 @@ __all__ = [
     "Lease",
     "LoginSession",
     "LoginThrottle",
+    "OutboxMessage",
     "RefreshToken",
     "RevokedAccessToken",
     "SigningKey",

@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 
 from authserver.audit import record_event
+from authserver.backchannel.delivery import OutboxDelivery
 from authserver.clients.cache import ClientCache
 from authserver.clients.models import Client
 from authserver.clients.repository import ClientRepository
@@ -37,6 +38,7 @@ class Services:
     rotation: RotationSchedule
     counters: SharedCounters
     status_lists: StatusListPublisher
+    outbox: OutboxDelivery
 
 
 def open_key_store(settings: Settings, database: Database) -> KeyStore:
@@ -100,7 +102,10 @@ def build_services(settings: Settings, database: Database) -> Services:
     status_lists = StatusListPublisher(
         database, keyring, settings.issuer, settings.status_list_ttl, settings.access_token_ttl
     )
-    return Services(settings, database, keyring, oauth, sign_in, rotation, counters, status_lists)
+    outbox = OutboxDelivery(settings, database, keyring)
+    return Services(
+        settings, database, keyring, oauth, sign_in, rotation, counters, status_lists, outbox
+    )
 
 
 def status_list_shape(settings: Settings) -> ListShape:

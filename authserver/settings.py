@@ -28,6 +28,7 @@ ENV_PREFIX = "AUTHSERVER_"
 NOT_SETTINGS = frozenset({"AUTHSERVER_TEST_POSTGRES_URL", "AUTHSERVER_UPDATE_SCREENSHOT"})
 MIN_PASSPHRASE_LENGTH = 16
 _INTEGER = re.compile(r"-?[0-9]+")
+_DECIMAL = re.compile(r"-?[0-9]+\.[0-9]+")
 
 
 class Settings(BaseSettings):
@@ -95,6 +96,14 @@ class Settings(BaseSettings):
     status_list_ttl: timedelta = timedelta(seconds=60)
     status_list_size: int = Field(default=1 << 20, ge=16, le=1 << 24)
     status_list_rollover: timedelta = timedelta(days=1)
+    # Outbound requests (back-channel logout): to loopback, private, link-local or
+    # metadata addresses only when true; unset: true in development mode, else false.
+    outbound_allow_private: bool | None = None
+    # The outbox (back-channel logout): how often each process looks for due messages,
+    # the longest wait between two attempts, and when a failing message is given up.
+    outbox_interval: timedelta = timedelta(seconds=1)
+    outbox_max_backoff: timedelta = timedelta(minutes=5)
+    backchannel_logout_give_up: timedelta = timedelta(days=1)
 
     @field_validator("issuer")
     @classmethod
@@ -194,13 +203,18 @@ class Settings(BaseSettings):
         "jwt_leeway",
         "status_list_ttl",
         "status_list_rollover",
+        "outbox_interval",
+        "outbox_max_backoff",
+        "backchannel_logout_give_up",
         mode="before",
     )
     @classmethod
     def _seconds(cls, value: object) -> object:
-        """Durations are seconds ("900"); ISO 8601 ("PT15M") is accepted too."""
+        """Durations are seconds ("900", "0.5"); ISO 8601 ("PT15M") is accepted too."""
         if isinstance(value, str) and _INTEGER.fullmatch(value.strip()):
             return int(value)
+        if isinstance(value, str) and _DECIMAL.fullmatch(value.strip()):
+            return float(value)
         return value
 
     @field_validator(
@@ -236,6 +250,20 @@ class Settings(BaseSettings):
     def _status_list_ttl(cls, value: timedelta) -> timedelta:
         if not timedelta(seconds=1) <= value <= timedelta(days=1):
             raise ValueError("must be between 1 second and 1 day")
+        return value
+
+    @field_validator("outbox_interval", "outbox_max_backoff", mode="after")
+    @classmethod
+    def _outbox_pace(cls, value: timedelta) -> timedelta:
+        if not timedelta(milliseconds=50) <= value <= timedelta(hours=1):
+            raise ValueError("must be between 0.05 and 3600 seconds")
+        return value
+
+    @field_validator("backchannel_logout_give_up", mode="after")
+    @classmethod
+    def _give_up(cls, value: timedelta) -> timedelta:
+        if not timedelta(seconds=1) <= value <= timedelta(days=30):
+            raise ValueError("must be between 1 second and 30 days")
         return value
 
     @field_validator("status_list_rollover", mode="after")
@@ -312,6 +340,13 @@ class Settings(BaseSettings):
     def audience(self) -> str:
         """The `aud` of access tokens whose request names no `resource` (RFC 8707)."""
         return self.default_audience or self.issuer
+
+    @property
+    def outbound_private_allowed(self) -> bool:
+        """AUTHSERVER_OUTBOUND_ALLOW_PRIVATE, or its mode's default."""
+        if self.outbound_allow_private is None:
+            return self.development
+        return self.outbound_allow_private
 
     @property
     def issuer_is_https(self) -> bool:

@@ -86,3 +86,22 @@ def _split(uri: str) -> SplitResult | None:
     except ValueError:
         return None
     return parts
+
+
+def backchannel_logout_uri_problem(uri: str) -> str | None:
+    """Why `uri` cannot be a client's `backchannel_logout_uri`, or None when it can.
+
+    OIDC Back-Channel Logout 1.0 §2.2: an absolute http(s) URL, with no fragment; the
+    server POSTs to it (where it may connect is `backchannel.outbound`'s decision)."""
+    if any(ord(c) <= 0x20 or ord(c) >= 0x7F for c in uri):
+        return "must be printable ASCII without spaces"
+    if len(uri) > MAX_URI_LENGTH:
+        return f"must be at most {MAX_URI_LENGTH} characters"
+    parts = _split(uri)
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        return "must be an absolute http(s) URL with a host"
+    if "#" in uri:
+        return "must not contain a fragment"
+    if "@" in parts.netloc:
+        return "must not contain userinfo"
+    return None

@@ -43,6 +43,7 @@ EVENTS = frozenset(
         "token.revoked",
         "rate_limit.exceeded",  # logged and counted, not stored (note_event)
         "session.ended",
+        "backchannel_logout.given_up",
         "key.created",
         "key.rotated",
         "key.revoked",

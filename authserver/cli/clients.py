@@ -41,6 +41,14 @@ def create(
     introspect: Annotated[
         bool, typer.Option("--introspect", help="May introspect every token (a resource service).")
     ] = False,
+    backchannel_logout_uri: Annotated[
+        str | None,
+        typer.Option(help="Where Logout Tokens are POSTed (OIDC Back-Channel Logout 1.0)."),
+    ] = None,
+    backchannel_logout_session_required: Annotated[
+        bool,
+        typer.Option("--backchannel-logout-session-required", help="Logout Tokens must carry sid."),
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Register a client; a confidential client's secret is printed once and never again."""
@@ -54,6 +62,8 @@ def create(
         public=public,
         skip_consent=skip_consent,
         can_introspect=introspect,
+        backchannel_logout_uri=backchannel_logout_uri,
+        backchannel_logout_session_required=backchannel_logout_session_required,
     )
     try:
         validate(spec)  # a usage error is reported before the database is opened
@@ -112,5 +122,7 @@ def describe(client: Client) -> dict[str, Any]:
         "audiences": client.audiences,
         "skip_consent": client.skip_consent,
         "introspect": client.can_introspect,
+        "backchannel_logout_uri": client.backchannel_logout_uri,
+        "backchannel_logout_session_required": client.backchannel_logout_session_required,
         "created_at": client.created_at.isoformat(),
     }

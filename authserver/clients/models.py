@@ -32,6 +32,10 @@ class Client(SQLModel, ClientMixin, table=True):
     scope: str = Field(default="", max_length=2000)
     skip_consent: bool = False
     can_introspect: bool = False
+    # OIDC Back-Channel Logout 1.0 §2.2: where a Logout Token is POSTed when a session
+    # this client received tokens in ends; `sid` is always sent, so either value holds.
+    backchannel_logout_uri: str | None = Field(default=None, max_length=2000)
+    backchannel_logout_session_required: bool = False
     created_at: datetime = Field(default_factory=utcnow, sa_column=moment_column())
     updated_at: datetime = Field(default_factory=utcnow, sa_column=moment_column())
 

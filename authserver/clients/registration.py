@@ -7,7 +7,11 @@ from authserver.clients.models import GRANT_TYPES, Client
 from authserver.clients.repository import ClientRepository
 from authserver.opaque import new_identifier, new_opaque_secret, opaque_hash
 from authserver.scopes import parse_scope
-from authserver.uris import redirect_uri_problem, resource_uri_problem
+from authserver.uris import (
+    backchannel_logout_uri_problem,
+    redirect_uri_problem,
+    resource_uri_problem,
+)
 
 
 class RegistrationError(ValueError):
@@ -29,6 +33,8 @@ class ClientSpec:
     public: bool = False
     skip_consent: bool = False
     can_introspect: bool = False
+    backchannel_logout_uri: str | None = None
+    backchannel_logout_session_required: bool = False
     client_id: str | None = None
 
 
@@ -47,6 +53,8 @@ def register_client(repository: ClientRepository, spec: ClientSpec) -> tuple[Cli
         audiences=list(dict.fromkeys(spec.audiences)),
         skip_consent=spec.skip_consent,
         can_introspect=spec.can_introspect,
+        backchannel_logout_uri=spec.backchannel_logout_uri,
+        backchannel_logout_session_required=spec.backchannel_logout_session_required,
     )
     return repository.add(client), secret
 
@@ -69,6 +77,21 @@ def validate(spec: ClientSpec) -> None:
     _check_each("--redirect-uri", spec.redirect_uris, redirect_uri_problem)
     _check_each("--post-logout-redirect-uri", spec.post_logout_redirect_uris, redirect_uri_problem)
     _check_each("--audience", spec.audiences, resource_uri_problem)
+    if spec.backchannel_logout_uri is not None:
+        _check_each(
+            "--backchannel-logout-uri",
+            [spec.backchannel_logout_uri],
+            backchannel_logout_uri_problem,
+        )
+        if "authorization_code" not in spec.grant_types:
+            # Only a client that signs users in has sessions to be told about.
+            raise RegistrationError(
+                "--backchannel-logout-uri", "back-channel logout needs authorization_code"
+            )
+    elif spec.backchannel_logout_session_required:
+        raise RegistrationError(
+            "--backchannel-logout-session-required", "needs --backchannel-logout-uri"
+        )
 
 
 def _check_each(option: str, values: list[str], problem_of: Callable[[str], str | None]) -> None:

@@ -29,6 +29,7 @@ from authserver.audit import record_event
 from authserver.clock import utcnow
 from authserver.errors import InvalidGrantError, InvalidScopeError
 from authserver.grants.resource import resolve_audience
+from authserver.login.sessions import end_session_by_sid
 from authserver.opaque import new_opaque_secret, opaque_hash
 from authserver.scopes import parse_scope
 from authserver.tokens.families import issue_refresh_token
@@ -166,6 +167,12 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
 
     def _reuse_detected(self, family: TokenFamily | FamilyRow, now: datetime) -> None:
         FamilyRepository(self.request.db).revoke(family.id, now)
+        if family.session_id is not None:
+            # A stolen token of this session: the session ends, its clients are told
+            # (Back-Channel Logout 1.0) and its other families stop too.
+            end_session_by_sid(
+                self.request.db, family.session_id, family.user_id, now, "refresh reuse"
+            )
         record_event(
             self.request.db,
             "refresh.reuse_detected",

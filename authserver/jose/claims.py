@@ -9,6 +9,9 @@ from authserver.jose.errors import JwtRejected
 ACCESS_TOKEN_TYPE = "at+jwt"  # noqa: S105 - RFC 9068 §2.1, a media type, no secret
 # draft-ietf-oauth-status-list-18 §5.1: the `typ` of a Status List Token.
 STATUS_LIST_TOKEN_TYPE = "statuslist+jwt"  # noqa: S105 - a media type, no secret
+# OpenID Connect Back-Channel Logout 1.0 §2.4: a Logout Token's `typ` and its event.
+LOGOUT_TOKEN_TYPE = "logout+jwt"  # noqa: S105 - a media type, no secret
+LOGOUT_EVENT = "http://schemas.openid.net/event/backchannel-logout"
 ACCESS_TOKEN_CLAIMS = frozenset({"iss", "sub", "aud", "exp", "iat", "jti", "client_id"})
 ID_TOKEN_CLAIMS = frozenset({"iss", "sub", "aud", "exp", "iat"})
 _STRING_CLAIMS = ("sub", "jti", "client_id")

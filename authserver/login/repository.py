@@ -2,7 +2,7 @@
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import update
+from sqlalchemy import or_, update
 from sqlmodel import Session, col, select
 
 from authserver.db import insert_if_absent
@@ -44,13 +44,25 @@ class SessionRepository:
         )
         self.session.execute(statement)
 
-    def end(self, sid: str, now: datetime) -> None:
+    def end(self, sid: str, now: datetime) -> bool:
+        """True for the one caller that ended it (it was still open)."""
         statement = (
             update(LoginSession)
             .where(col(LoginSession.sid) == sid, col(LoginSession.ended_at).is_(None))
             .values(ended_at=now)
         )
-        self.session.execute(statement)
+        return self.session.execute(statement).rowcount == 1  # type: ignore[attr-defined]
+
+    def expired_unended(self, now: datetime, idle_ttl: timedelta) -> list[tuple[str, int]]:
+        """(sid, user_id) of sessions past their absolute or idle expiry, not yet ended."""
+        statement = select(LoginSession.sid, LoginSession.user_id).where(
+            col(LoginSession.ended_at).is_(None),
+            or_(
+                col(LoginSession.expires_at) <= now,
+                col(LoginSession.last_seen_at) <= now - idle_ttl,
+            ),
+        )
+        return [(sid, user_id) for sid, user_id in self.session.exec(statement).all()]
 
     def end_all_of_user(self, user_id: int, now: datetime) -> list[str]:
         """End every open session of a user; returns their `sid`s."""

@@ -3,7 +3,9 @@
 The cookie carries 256 random bits; the database keeps only their SHA-256, so a copy of
 the database cannot be replayed as a cookie. A session ends at the first of its absolute
 expiry (AUTHSERVER_SESSION_TTL), its idle expiry (AUTHSERVER_SESSION_IDLE_TTL) or logout.
-Ending a session revokes the token families issued under it.
+Ending a session revokes the token families issued under it and tells its clients
+(OpenID Connect Back-Channel Logout 1.0, through the outbox); so does its expiry, noticed
+by the outbox's sweep, except that the families of an expired session live on.
 """
 
 from dataclasses import dataclass
@@ -12,6 +14,7 @@ from datetime import datetime, timedelta
 from sqlmodel import Session
 
 from authserver.audit import record_event
+from authserver.backchannel.outbox import enqueue_session_logout
 from authserver.login.models import LoginSession
 from authserver.login.repository import SessionRepository
 from authserver.opaque import new_identifier, new_opaque_secret, opaque_hash
@@ -82,17 +85,41 @@ def end_session(db: Session, login_session: LoginSession, now: datetime, reason:
     """End the session and everything it gave out (OIDC RP-Initiated Logout §2).
 
     `reason` goes to the audit log: `logout`, or `replaced` by another user's sign-in."""
-    SessionRepository(db).end(login_session.sid, now)
-    FamilyRepository(db).revoke_of_session(login_session.sid, now)
-    record_event(
-        db, "session.ended", user_id=login_session.user_id, sid=login_session.sid, reason=reason
-    )
+    end_session_by_sid(db, login_session.sid, login_session.user_id, now, reason)
+
+
+def end_session_by_sid(db: Session, sid: str, user_id: int, now: datetime, reason: str) -> None:
+    """End a session, revoke its token families, and tell its clients (Back-Channel
+    Logout 1.0 §2.7, from the outbox); `reason` also `refresh reuse` (RFC 9700 §4.14.2)."""
+    ended_now = SessionRepository(db).end(sid, now)
+    FamilyRepository(db).revoke_of_session(sid, now)
+    if ended_now:  # an ended (or expired and swept) session's clients were told then
+        enqueue_session_logout(db, sid, user_id, now)
+    record_event(db, "session.ended", user_id=user_id, sid=sid, reason=reason)
 
 
 def end_all_sessions_of_user(db: Session, user_id: int, now: datetime, reason: str) -> None:
-    """Sign out everywhere: every session and every token family of the user."""
+    """Sign out everywhere: every session and every token family of the user, each
+    session's clients told by a Logout Token."""
     sids = SessionRepository(db).end_all_of_user(user_id, now)
     FamilyRepository(db).revoke_of_user(user_id, now)
     for sid in sids:
+        enqueue_session_logout(db, sid, user_id, now)
         record_event(db, "session.ended", user_id=user_id, sid=sid, reason=reason)
     record_event(db, "token.revoked", user_id=user_id, kind="user", reason=reason)
+
+
+def end_expired_sessions(db: Session, now: datetime, idle_ttl: timedelta) -> int:
+    """Mark the sessions that expired (absolute or idle) as ended, and tell their clients.
+
+    Their token families live on (a refresh token outlives the browser session, as
+    before); only the clients' own sessions end. Each session is ended by exactly one
+    caller: the conditional UPDATE decides, however many processes sweep at once."""
+    repository = SessionRepository(db)
+    ended = 0
+    for sid, user_id in repository.expired_unended(now, idle_ttl):
+        if repository.end(sid, now):
+            enqueue_session_logout(db, sid, user_id, now)
+            record_event(db, "session.ended", user_id=user_id, sid=sid, reason="expired")
+            ended += 1
+    return ended

@@ -15,6 +15,7 @@ from authserver.resource.errors import (
     IssuerUnavailable,
 )
 from authserver.resource.introspection import Introspector
+from authserver.resource.logout import InvalidLogoutToken, Logout, LogoutTokenValidator
 from authserver.resource.verifier import Verifier
 
 __all__ = [
@@ -22,9 +23,12 @@ __all__ = [
     "Claims",
     "InsufficientScope",
     "Introspector",
+    "InvalidLogoutToken",
     "InvalidRequest",
     "InvalidToken",
     "IssuerUnavailable",
+    "Logout",
+    "LogoutTokenValidator",
     "Verifier",
     "bearer_token",
 ]

@@ -72,14 +72,14 @@ Command = Callable[[int], tuple[list[str], dict[str, str]]]
 
 @contextmanager
 def running_fastapi_example(
-    name: str, issuer: str, audience: str, probe_path: str, log_dir: Path
+    name: str, issuer: str, audience: str, probe_path: str, log_dir: Path, **extra: str
 ) -> Iterator[str]:
     """`uvicorn app:app` of `examples/<name>` on a free loopback port; yields its base URL."""
 
     def command(port: int) -> tuple[list[str], dict[str, str]]:
         arguments = [sys.executable, "-m", "uvicorn", "app:app", "--app-dir", str(EXAMPLES / name)]
         arguments += ["--host", "127.0.0.1", "--port", str(port), "--no-access-log"]
-        return arguments, service_environment(issuer, audience)
+        return arguments, service_environment(issuer, audience, **extra)
 
     with running_on_a_free_port(command, EXAMPLES / name, probe_path, log_dir / name) as base_url:
         yield base_url

@@ -217,6 +217,7 @@ def test_db_purge_reports_what_it_deleted(environment: dict[str, str]) -> None:
         "known_devices",
         "audit_events",
         "status_lists",
+        "outbox_messages",
     }
     assert all(isinstance(n, int) for n in counts.values())
 

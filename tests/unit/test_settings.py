@@ -280,6 +280,10 @@ INVALID_VALUES = {
     "status_list_ttl": "0",
     "status_list_size": "15",
     "status_list_rollover": "59",
+    "outbound_allow_private": "sometimes",
+    "outbox_interval": "0",
+    "outbox_max_backoff": "7200",
+    "backchannel_logout_give_up": "0",
 }
 # Any string is a valid value of these (a path; a URL that SQLAlchemy checks on use).
 NO_INVALID_VALUE = {"database_url", "keys_dir"}
