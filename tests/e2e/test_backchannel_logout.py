@@ -297,3 +297,16 @@ def example_web_app(base_url: str, deployment: Deployment, tmp_path: Path) -> It
             client.backchannel_logout_uri = f"{web_app}/backchannel-logout"
             db.add(client)
         yield web_app
+
+
+def test_disabling_a_user_sends_a_logout_token(
+    sqlite_url: str, tmp_path: Path, template_keys_dir: Path
+) -> None:
+    with (
+        deployment_on(sqlite_url, tmp_path, template_keys_dir) as deployment,
+        running_server(deployment.environment) as base_url,
+    ):
+        _, session = deployment.sign_in(base_url)
+        deployment.cli("users", "disable", "alice")
+        [token] = deployment.receiver.wait_for(1)
+        assert_logout_token(token, base_url, deployment.client[0], session)

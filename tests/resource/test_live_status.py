@@ -19,6 +19,7 @@ import jwt
 import pytest
 
 from authserver.resource import InvalidToken, IssuerUnavailable
+from authserver.statuslists import bits
 from authserver.statuslists.models import StatusRevocation
 from tests.resource.conftest import LiveIssuer, MakeVerifier, start_issuer
 from tests.resource.forge import HEADER, rs256
@@ -194,3 +195,24 @@ def test_a_list_larger_than_any_token_is_read(
     revoked = with_status(issuer, {"status_list": {"idx": others[0], "uri": uri}})
     with pytest.raises(InvalidToken, match="revoked"):
         verifier.verify(revoked)
+
+
+def test_a_status_list_token_verifies_with_pyjwts_jwk_client(issuer: LiveIssuer) -> None:
+    """draft-ietf-oauth-status-list-18 §5.1 checked by a client no one here wrote."""
+    token = issuer.access_token()
+    uri, idx = entry(token)["uri"], entry(token)["idx"]
+    response = httpx.get(uri, headers={"Accept": "application/statuslist+jwt"})
+    assert response.headers["content-type"] == "application/statuslist+jwt"
+    list_token = response.text
+    assert jwt.get_unverified_header(list_token)["typ"] == "statuslist+jwt"
+    keys = jwt.PyJWKClient(f"{issuer.base_url}/.well-known/jwks.json")
+    claims = jwt.decode(
+        list_token,
+        keys.get_signing_key_from_jwt(list_token).key,
+        algorithms=["RS256"],
+        issuer=issuer.base_url,
+        options={"require": ["sub", "iat", "exp", "ttl", "status_list"]},
+    )
+    assert claims["sub"] == uri and claims["ttl"] == TTL_S
+    array = bits.decode(claims["status_list"]["lst"])
+    assert bits.status_at(array, idx) == bits.VALID
