@@ -2,6 +2,7 @@
 // own with jose (RFC 9068 §4, RFC 8725) and answers as RFC 6750 §3 says.
 //
 //   ISSUER=http://127.0.0.1:8000 PORT=8003 node server.js
+import { inflateSync } from 'node:zlib'
 import express from 'express'
 import { createRemoteJWKSet, errors, jwtVerify } from 'jose'
 
@@ -49,6 +50,70 @@ async function discoverKeys() {
   return createRemoteJWKSet(new URL(metadata.jwks_uri), { cacheMaxAge: 300_000 })
 }
 
+// Token Status List (draft-ietf-oauth-status-list-18 §8.3), as the Python Verifier does it:
+// a token naming its entry in one of the issuer's lists is refused once the entry is set.
+// Each list is fetched (signed, typ statuslist+jwt, sub = its URI) and held for its ttl, at
+// most a minute; when no fresh copy can be had, the held one serves for 5 minutes, then
+// the token is refused with 503 (fail closed). No request to the issuer per token.
+const STATUS_LISTS = `${ISSUER.replace(/\/$/, '')}/statuslists/`
+const LIST_CHECKS = { typ: 'statuslist+jwt', algorithms: ['RS256'], issuer: ISSUER, clockTolerance: 60 }
+const MAX_LIST_CACHE_MS = 60_000
+const MAX_STALE_MS = 300_000
+const heldLists = new Map() // uri -> { bytes, freshUntil, usableUntil }
+
+function refused(claims, message) {
+  return new errors.JWTClaimValidationFailed(message, claims, 'status', 'check_failed')
+}
+
+async function checkStatus(claims) {
+  if (claims.status === undefined) return
+  const entry = claims.status?.status_list
+  if (!Number.isInteger(entry?.idx) || entry.idx < 0 || typeof entry?.uri !== 'string') {
+    throw refused(claims, "the token's status claim is malformed")
+  }
+  if (!entry.uri.startsWith(STATUS_LISTS)) {
+    throw refused(claims, "the token's status list is not one of the issuer's")
+  }
+  const { bytes } = await statusList(entry.uri)
+  if (entry.idx >> 3 >= bytes.length) {
+    throw refused(claims, "the token's status index is outside its status list")
+  }
+  if ((bytes[entry.idx >> 3] >> (entry.idx & 7)) & 1) throw refused(claims, 'the token has been revoked')
+}
+
+async function statusList(uri) {
+  const held = heldLists.get(uri)
+  if (held && Date.now() < held.freshUntil) return held
+  try {
+    const fresh = await fetchStatusList(uri)
+    heldLists.set(uri, fresh)
+    return fresh
+  } catch (error) {
+    if (held && Date.now() < held.usableUntil) return held
+    throw new Error(`the status list ${uri} cannot be had: ${error.message}`) // a 503
+  }
+}
+
+async function fetchStatusList(uri) {
+  const headers = { accept: 'application/statuslist+jwt' }
+  const response = await fetch(uri, { headers, redirect: 'error', signal: AbortSignal.timeout(5000) })
+  if (!response.ok) throw new Error(`it answered ${response.status}`)
+  const { payload } = await jwtVerify(await response.text(), issuerKeys, LIST_CHECKS)
+  if (payload.sub !== uri || payload.status_list?.bits !== 1) throw new Error('it is not that list')
+  // §4.1: ZLIB-deflated bytes, base64url; entry i is bit i % 8 of byte i / 8.
+  const bytes = inflateSync(Buffer.from(payload.status_list.lst, 'base64url'), {
+    maxOutputLength: 1 << 24,
+  })
+  const now = Date.now()
+  const ttl = typeof payload.ttl === 'number' && payload.ttl > 0 ? payload.ttl * 1000 : Infinity
+  const expires = typeof payload.exp === 'number' ? payload.exp * 1000 : Infinity
+  return {
+    bytes,
+    freshUntil: now + Math.min(ttl, MAX_LIST_CACHE_MS),
+    usableUntil: Math.min(now + MAX_STALE_MS, expires),
+  }
+}
+
 // RFC 6750 §3: the challenge's quoted strings take no `"` or `\`, and only printable ASCII.
 const quoteSafe = (text) => text.replace(/"/g, "'").replace(/\\/g, '/').replace(/[^ -~]/g, '?')
 
@@ -79,6 +144,7 @@ function requireScopes(...scopes) {
     let claims
     try {
       ;({ payload: claims } = await jwtVerify(token, issuerKeys, CHECKS))
+      await checkStatus(claims)
     } catch (error) {
       if (error instanceof errors.JOSEError && !UNAVAILABLE.has(error.code)) {
         return refuse(res, 401, 'invalid_token', error.message)
