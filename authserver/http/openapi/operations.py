@@ -322,28 +322,33 @@ def _metadata(operation_id: str, standard: str) -> Schema:
     return _document(operation_id, f"Server metadata ({standard})", ok)
 
 
-def _jwks() -> Schema:
-    extra = {
+IF_NONE_MATCH = {
+    "name": "If-None-Match",
+    "in": "header",
+    "required": False,
+    "schema": TEXT,
+    "description": "RFC 9110 §13.1.2: an entity tag held.",
+}
+
+
+def _revalidated(max_age_setting: str) -> dict[str, Schema]:
+    """`Cache-Control: public, max-age` from a setting, and a strong `ETag`."""
+    return {
         "Cache-Control": header(
-            "AUTHSERVER_JWKS_MAX_AGE.", {"type": "string", "pattern": "^public, max-age=[0-9]+$"}
+            f"{max_age_setting}.", {"type": "string", "pattern": "^public, max-age=[0-9]+$"}
         ),
         "ETag": header("RFC 9110 §8.8.3.", {"type": "string", "pattern": '^"[0-9a-f]+"$'}),
     }
-    headers = header_refs(*CORS, **extra)
+
+
+def _jwks() -> Schema:
+    headers = header_refs(*CORS, **_revalidated("AUTHSERVER_JWKS_MAX_AGE"))
     media = {"application/jwk-set+json": {"schema": ref("schemas", "Jwks")}}
     return {
         "get": {
             "summary": "The signing keys (RFC 7517, jwks_uri)",
             "operationId": "jwks",
-            "parameters": [
-                {
-                    "name": "If-None-Match",
-                    "in": "header",
-                    "required": False,
-                    "schema": TEXT,
-                    "description": "RFC 9110 §13.1.2: an entity tag held.",
-                }
-            ],
+            "parameters": [IF_NONE_MATCH],
             "responses": {
                 "200": {
                     "description": "Every published key.",
@@ -358,12 +363,7 @@ def _jwks() -> Schema:
 
 def _status_lists() -> dict[str, Schema]:
     """draft-ietf-oauth-status-list-18 §8.1 (a list) and §9 (aggregation)."""
-    cache = {
-        "Cache-Control": header(
-            "AUTHSERVER_STATUS_LIST_TTL.", {"type": "string", "pattern": "^public, max-age=[0-9]+$"}
-        ),
-        "ETag": header("RFC 9110 §8.8.3.", {"type": "string", "pattern": '^"[0-9a-f]+"$'}),
-    }
+    headers = header_refs(**_revalidated("AUTHSERVER_STATUS_LIST_TTL"))
     listed = object_schema({"status_lists": {"type": "array", "items": TEXT}}, ["status_lists"])
     token = {"application/statuslist+jwt": {"schema": TEXT}}
     return {
@@ -378,23 +378,17 @@ def _status_lists() -> dict[str, Schema]:
                 "operationId": "status_list",
                 "parameters": [
                     {"name": "list_id", "in": "path", "required": True, "schema": VALUE},
-                    {
-                        "name": "If-None-Match",
-                        "in": "header",
-                        "required": False,
-                        "schema": TEXT,
-                        "description": "RFC 9110 §13.1.2: an entity tag held.",
-                    },
+                    IF_NONE_MATCH,
                 ],
                 "responses": {
                     "200": {
                         "description": "The list, signed (typ statuslist+jwt).",
-                        "headers": header_refs(**cache),
+                        "headers": headers,
                         "content": token,
                     },
                     "304": {
                         "description": "The held entity tag is current.",
-                        "headers": header_refs(**cache),
+                        "headers": headers,
                     },
                     "404": error_answer("No such live list.", ["not_found"]),
                     "406": error_answer("Only the JWT form is served.", ["not_acceptable"]),
