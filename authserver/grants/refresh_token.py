@@ -167,12 +167,6 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
 
     def _reuse_detected(self, family: TokenFamily | FamilyRow, now: datetime) -> None:
         FamilyRepository(self.request.db).revoke(family.id, now)
-        if family.session_id is not None:
-            # A stolen token of this session: the session ends, its clients are told
-            # (Back-Channel Logout 1.0) and its other families stop too.
-            end_session_by_sid(
-                self.request.db, family.session_id, family.user_id, now, "refresh reuse"
-            )
         record_event(
             self.request.db,
             "refresh.reuse_detected",
@@ -180,6 +174,12 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
             user_id=family.user_id,
             family_id=family.id,
         )
+        if family.session_id is not None:
+            # A stolen token of this session: the session ends, its clients are told
+            # (Back-Channel Logout 1.0) and its other families stop too.
+            end_session_by_sid(
+                self.request.db, family.session_id, family.user_id, now, "refresh reuse"
+            )
         # RFC 9700 §4.14.2: reuse of a rotated refresh token revokes the family.
         raise InvalidGrantError("The refresh token was already used.")
 

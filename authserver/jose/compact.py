@@ -131,7 +131,7 @@ def _checked_header(encoded: bytes, algorithms: frozenset[str], typ: str) -> tup
 
 
 def _read_token_strictly(
-    token: object, algorithms: frozenset[str], typ: str, max_bytes: int
+    token: object, algorithms: frozenset[str], typ: str, max_bytes: int = MAX_TOKEN_BYTES
 ) -> CompactJws:
     if not isinstance(token, str) or len(token) > max_bytes or token.count(".") != 2:
         raise JwtRejected(f"the token is not a compact JWS of at most {max_bytes // 1024} KiB")

@@ -3,7 +3,8 @@
 The token is a JWT with `typ: statuslist+jwt`, signed with the issuer's current key,
 claims `iss`, `sub` (the list's URI), `iat`, `exp`, `ttl` and `status_list: {bits, lst}`.
 Each process rebuilds a list's token at most once a second (`REBUILD_EVERY`); while the
-bits have not changed it keeps the token it signed (same `ETag`) for half the `ttl`, so
+bits and the signing key have not changed it keeps the token it signed (same `ETag`) for
+half the `ttl` (a rotated or revoked key gets a list signed again at once), so
 a revocation reaches the published list within a second and a verifier that caches it
 for `ttl` sees it within `ttl` + 1 s. `exp` is `iat` + the longer of `ttl` and the
 access-token lifetime: a verifier may keep using a list that long when it cannot fetch
@@ -35,6 +36,7 @@ class PublishedList:
     token: bytes
     etag: str
     lst: str
+    kid: str  # the key that signed it: a revoked or rotated key means signing again
     issued_at: float
     built_at: float
 
@@ -46,6 +48,10 @@ class PublishedList:
 
 
 class StatusListSigner(TokenSigner):
+    @property
+    def kid(self) -> str:
+        return self._keyring.signing_key.kid  # type: ignore[return-value]
+
     def sign(self, list_id: str, lst: str, ttl: int, now: int) -> str:
         uri = list_uri(self.issuer, list_id)
         claims: dict[str, object] = {
@@ -84,6 +90,8 @@ class StatusListPublisher:
         """The list's current token; None if there is no such live list."""
         now = self._clock()
         held = self._published.get(list_id)
+        if held is not None and held.kid != self._signer.kid:
+            held = None  # `keys rotate` or `keys revoke`: never serve a retired key's list
         if held is not None and now - held.built_at < min(REBUILD_EVERY, self.ttl):
             return held
         with self._database.reading() as db:
@@ -93,11 +101,12 @@ class StatusListPublisher:
                 return None
             lst = bits.encode(status_list.size, invalid_indexes(db, list_id))
         if held is not None and held.lst == lst and now - held.issued_at < self.ttl / 2:
-            published = PublishedList(held.token, held.etag, lst, held.issued_at, now)
+            published = PublishedList(held.token, held.etag, lst, held.kid, held.issued_at, now)
         else:
+            kid = self._signer.kid
             token = self._signer.sign(list_id, lst, self.ttl, int(now)).encode("ascii")
             etag = f'"{hashlib.sha256(token).hexdigest()[:32]}"'
-            published = PublishedList(token, etag, lst, int(now), now)
+            published = PublishedList(token, etag, lst, kid, int(now), now)
         with self._lock:
             self._published[list_id] = published
         return published

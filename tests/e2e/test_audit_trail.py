@@ -68,7 +68,9 @@ def test_a_full_flow_is_in_the_audit_table_and_the_json_log_without_secrets(
         "token.issued",
         "token.issued",
         "refresh.reuse_detected",
+        "session.ended",  # the reuse ended the session: the next authorize signs in again
         "token.revoked",
+        "login.succeeded",
         "token.issued",
         "session.ended",
         "key.rotated",

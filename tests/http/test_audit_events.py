@@ -67,9 +67,10 @@ def test_a_full_flow_leaves_every_event_and_no_secret(
         "token.issued",
         "token.issued",
         "refresh.reuse_detected",
+        "session.ended",  # the reuse ends the session too (back-channel logout)
         "token.revoked",
     ], names
-    failed, succeeded, consent, issued, refreshed, reuse, revocation = events
+    failed, succeeded, consent, issued, refreshed, reuse, ended, revocation = events
     assert (failed.user_id, failed.username) == (user.id, "alice")
     assert json.loads(failed.details) == {"reason": "password"}
     assert succeeded.user_id == user.id and json.loads(succeeded.details)["sid"]
@@ -81,10 +82,12 @@ def test_a_full_flow_leaves_every_event_and_no_secret(
     assert json.loads(refreshed.details)["grant_type"] == "refresh_token"
     family_id = issued_details["family_id"]
     assert json.loads(reuse.details) == {"family_id": family_id}
+    assert json.loads(ended.details)["reason"] == "refresh reuse"
+    assert ended.request_id == reuse.request_id  # one request did both
     assert json.loads(revocation.details)["kind"] == "access_token"
     assert all(event.client_address == "testclient" for event in events)
     assert all(event.request_id for event in events)
-    assert len({event.request_id for event in events}) == len(events)
+    assert len({event.request_id for event in events}) == len(events) - 1
 
     secrets = [
         "correct horse",

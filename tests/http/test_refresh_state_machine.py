@@ -275,10 +275,18 @@ class RefreshStateMachine(RuleBasedStateMachine):
         assert response.status_code == 303, response.text
         assert response.headers["location"] == f"{WEB_APP_LOGOUT_URI}?state=bye"
         if sender.session is not None:
-            for each in self.families:
-                each.revoked |= each.session == sender.session
-            sender.session = None
+            self._end_session(sender.session)
             self.world.tally["logout ended a session"] += 1
+
+    def _end_session(self, session: int | None) -> None:
+        """The session ends: every family it gave out, and no browser is signed in by it."""
+        if session is None:
+            return
+        for each in self.families:
+            each.revoked |= each.session == session
+        for browser in self.browsers:
+            if browser.session == session:
+                browser.session = None
 
     # --- the invariant ----------------------------------------------------------------
 
@@ -344,8 +352,11 @@ class RefreshStateMachine(RuleBasedStateMachine):
             self.world.tally["refused: family revoked or expired"] += 1
         else:
             # RFC 9700 §4.14.2: a rotated token presented again revokes the family, even
-            # past its own idle expiry (found by this machine).
+            # past its own idle expiry (found by this machine); and it ends the sign-in
+            # session the family came from, with every family of it (back-channel logout,
+            # docs/revocation.md), so a browser of that session signs in afresh.
             family.revoked = True
+            self._end_session(family.session)
             self.world.tally["refused: reuse revoked the family"] += 1
         return multiple()
 

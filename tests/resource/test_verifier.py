@@ -53,9 +53,12 @@ def test_the_public_surface_is_curated() -> None:
         "Claims",
         "InsufficientScope",
         "Introspector",
+        "InvalidLogoutToken",
         "InvalidRequest",
         "InvalidToken",
         "IssuerUnavailable",
+        "Logout",
+        "LogoutTokenValidator",
         "Verifier",
         "bearer_token",
     }

@@ -5,12 +5,14 @@ from datetime import timedelta
 from sqlmodel import select
 
 from authserver.audit.models import AuditEvent
+from authserver.backchannel.models import OutboxMessage
 from authserver.clock import utcnow
 from authserver.db import Database
 from authserver.housekeeping import CODE_MEMORY, purge_expired
 from authserver.login.models import KnownDevice, LoginSession, LoginThrottle
 from authserver.login.sessions import start_session
 from authserver.login.throttle import FORGET_AFTER
+from authserver.statuslists.models import StatusList
 from authserver.tokens.families import issue_refresh_token, start_family
 from authserver.tokens.models import AuthorizationCode, RefreshToken, TokenFamily
 from authserver.tokens.repository import DenyList
@@ -58,6 +60,30 @@ def test_purge_deletes_only_what_nothing_can_accept_any_more(database: Database)
             )
         for age in (timedelta(days=91), timedelta(days=89)):
             session.add(AuditEvent(occurred_at=now - age, event="login.failed"))
+        # Expired an hour ago, not yet ended by the outbox's sweep: its clients have not
+        # been told (back-channel logout), so it stays.
+        start_session(session, user.id, now - timedelta(hours=2), timedelta(hours=1))
+        for created, expires in ((long_ago, now - timedelta(seconds=1)), (now, now + ACCESS_TTL)):
+            session.add(
+                StatusList(
+                    id=f"list-{created.timestamp()}", size=16, permutation_key="00" * 16,
+                    created_at=created, open_until=created, expires_at=expires,
+                )
+            )  # fmt: skip
+        for delivered, given_up in (
+            (now - timedelta(days=2), None),  # delivered long enough ago: deleted
+            (now - timedelta(hours=1), None),  # delivered today: kept
+            (None, now - timedelta(days=91)),  # given up past the audit retention: deleted
+            (None, now - timedelta(days=1)),  # given up lately: kept
+            (None, None),  # pending: kept
+        ):
+            session.add(
+                OutboxMessage(
+                    kind="backchannel_logout", client_id=client.client_id,
+                    target_uri="https://rp.example.test/bcl", created_at=long_ago,
+                    next_attempt_at=long_ago, delivered_at=delivered, given_up_at=given_up,
+                )
+            )  # fmt: skip
 
     with database.transaction() as session:
         purged = purge_expired(session, now, ACCESS_TTL, audit_retention=timedelta(days=90))
@@ -70,12 +96,16 @@ def test_purge_deletes_only_what_nothing_can_accept_any_more(database: Database)
         "login_throttle": 1,
         "known_devices": 1,
         "audit_events": 1,
+        "status_lists": 1,
+        "outbox_messages": 2,
     }
     with database.transaction() as session:
         assert len(session.exec(select(TokenFamily)).all()) == 1
         # A family's refresh tokens go with it.
         assert len(session.exec(select(RefreshToken)).all()) == 1
-        assert len(session.exec(select(LoginSession)).all()) == 1
+        assert len(session.exec(select(LoginSession)).all()) == 2
+        assert len(session.exec(select(StatusList)).all()) == 1
+        assert len(session.exec(select(OutboxMessage)).all()) == 3
         assert len(session.exec(select(AuthorizationCode)).all()) == 1
         assert len(session.exec(select(LoginThrottle)).all()) == 1
         assert len(session.exec(select(KnownDevice)).all()) == 1
