@@ -3,7 +3,7 @@
 Each server process reserves blocks of sequence numbers (`repository.reserve_block`, in
 a transaction of its own) and hands them out from memory; the list's permutation turns
 each into an index, so indexes follow no issue order. Blocks start small and double
-with use up to `MAX_BLOCK`, so a busy process asks the database once per few thousand
+with use up to `MAX_BLOCK`, so a busy process asks the database once per sixteen thousand
 tokens and an idle one wastes few entries. A client's client_credentials tokens draw
 from blocks of their own (removing the client revokes those blocks); user grants draw
 from a shared block, their index recorded with the grant (`record_assignment`).
@@ -19,7 +19,7 @@ from authserver.db import Database
 from authserver.statuslists.repository import ListShape, ReservedBlock, reserve_block
 
 MIN_BLOCK = 16
-MAX_BLOCK = 4096
+MAX_BLOCK = 16384
 
 
 @dataclass(frozen=True, slots=True)

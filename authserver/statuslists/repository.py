@@ -132,11 +132,12 @@ def revoke_families(db: Session, condition: ColumnElement[bool], now: datetime) 
 
 
 def revoke_client_blocks(db: Session, client_id: str, now: datetime) -> int:
-    """Set every bit of the blocks a client's client_credentials tokens were given."""
+    """Set every bit of the blocks a client's client_credentials tokens were given, in
+    the lists a live token may still name (the others are past use, and purged)."""
     rows = db.exec(
         select(StatusBlock, StatusList)
         .join(StatusList, col(StatusList.id) == col(StatusBlock.list_id))
-        .where(col(StatusBlock.client_id) == client_id)
+        .where(col(StatusBlock.client_id) == client_id, col(StatusList.expires_at) > now)
     ).all()
     values: list[dict[str, Any]] = []
     for block, status_list in rows:
