@@ -109,6 +109,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             auth_time=code.auth_time,
             now=now,
             ttl=settings.refresh_token_ttl,
+            audience=audience,
         )
         CodeRepository(db).record_family(code.code_hash, family.id)
         body = self.server.user_bearer_token(self.request, user.id, family, audience)

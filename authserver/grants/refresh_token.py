@@ -28,7 +28,7 @@ from authlib.oauth2.rfc6749 import grants
 from authserver.audit import record_event
 from authserver.clock import utcnow
 from authserver.errors import InvalidGrantError, InvalidScopeError
-from authserver.grants.resource import resolve_audience
+from authserver.grants.resource import refreshed_audience
 from authserver.login.sessions import end_session_by_sid
 from authserver.opaque import new_opaque_secret, opaque_hash
 from authserver.scopes import parse_scope
@@ -85,8 +85,12 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
             return None
         tokens = RefreshTokenRepository(self.request.db)
         token_hash = opaque_hash(refresh_token)
-        # Narrowing the scope needs the family's scope before anything is consumed.
-        if tokens.rotates_in_one_statement and self.request.payload.scope is None:
+        # Narrowing the scope or the audience needs the family's grant before anything is
+        # consumed (a bad request must never cost the client its refresh token).
+        narrowing = self.request.payload.scope is not None or bool(
+            self.request.payload.datalist.get("resource")
+        )
+        if tokens.rotates_in_one_statement and not narrowing:
             return self._rotate_at_once(tokens, token_hash)
         found = tokens.find_with_locked_family(token_hash)
         if found is None:
@@ -101,9 +105,6 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         token is consumed and its successor minted; else nothing is, and
         `create_token_response` decides as for any other token."""
         client = self.request.client
-        resources = self.request.payload.datalist.get("resource", [])
-        # The audience first: naming a resource the client may not have costs nothing.
-        self.audience = resolve_audience(client, resources, self.server.settings.audience)
         successor, now = new_opaque_secret(), utcnow()
         idle_ttl = self.server.settings.refresh_token_idle_ttl
         rotation = tokens.rotate_in_one_statement(
@@ -127,7 +128,10 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         a bad request never costs the client its refresh token."""
         resources = self.request.payload.datalist.get("resource", [])
         settings = self.server.settings
-        self.audience = resolve_audience(self.request.client, resources, settings.audience)
+        # RFC 8707 §2.2: the granted audience back, or a part of it, never more.
+        self.audience = refreshed_audience(
+            self.request.client, resources, settings.audience, token.family.audience
+        )
         requested = self.request.payload.scope
         if requested is None:
             self.scope = token.family.scope

@@ -16,3 +16,20 @@ def resolve_audience(client: Client, resources: list[str], default: str) -> str 
             raise InvalidTargetError("The requested resource is not available to this client.")
     unique = list(dict.fromkeys(resources))
     return unique[0] if len(unique) == 1 else unique
+
+
+def refreshed_audience(
+    client: Client, resources: list[str], default: str, granted: list[str] | None
+) -> str | list[str]:
+    """The audience of a refresh (RFC 8707 §2.2): without `resource`, what was granted;
+    with it, a part of what was granted, never more. A family granted before it
+    remembered its audience (`granted` None) is treated as before: `resolve_audience`."""
+    if granted is None:
+        return resolve_audience(client, resources, default)
+    if not resources:
+        return granted[0] if len(granted) == 1 else list(granted)
+    audience = resolve_audience(client, resources, default)
+    requested = [audience] if isinstance(audience, str) else audience
+    if not set(requested) <= set(granted):
+        raise InvalidTargetError("The requested resource exceeds the original grant.")
+    return audience

@@ -23,6 +23,7 @@ def start_family(
     auth_time: datetime,
     now: datetime,
     ttl: timedelta,
+    audience: str | list[str] | None = None,
 ) -> TokenFamily:
     family = TokenFamily(
         id=new_identifier(),
@@ -30,6 +31,7 @@ def start_family(
         user_id=user_id,
         session_id=session_id,
         scope=scope,
+        audience=[audience] if isinstance(audience, str) else audience,
         auth_time=auth_time,
         created_at=now,
         expires_at=now + ttl,

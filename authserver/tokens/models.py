@@ -7,6 +7,7 @@ refresh tokens point to it, and revoking it ends all of them (RFC 9700 §4.14.2)
 
 from datetime import datetime
 
+from sqlalchemy import JSON, Column
 from sqlmodel import Field, SQLModel
 
 from authserver.clock import utcnow
@@ -61,6 +62,10 @@ class TokenFamily(SQLModel, table=True):
     user_id: int = Field(foreign_key="users.id", ondelete="CASCADE", index=True)
     session_id: str | None = Field(default=None, max_length=64, index=True)
     scope: str = Field(default="", max_length=2000)
+    # The access tokens' audience the authorization granted (RFC 8707): a refresh without
+    # `resource` gets it back, one with `resource` may narrow it, never widen it. None for
+    # families granted before it was remembered (migration 0010): the default audience.
+    audience: list[str] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     auth_time: datetime = Field(sa_column=moment_column())
     created_at: datetime = Field(default_factory=utcnow, sa_column=moment_column())
     expires_at: datetime = Field(sa_column=moment_column(index=True))

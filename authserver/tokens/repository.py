@@ -7,7 +7,7 @@ row count says who won (RFC 9700 §4.14.2, RFC 6749 §4.1.2). Flushes, never com
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, bindparam, delete, text, update
+from sqlalchemy import JSON, ColumnElement, bindparam, delete, text, update
 from sqlmodel import Session, col, select
 
 from authserver.db import UtcDateTime, insert_if_absent
@@ -108,7 +108,7 @@ _ROTATE_IN_ONE_STATEMENT = text(
     WITH presented AS (
         SELECT t.token_hash, t.created_at AS token_created_at,
                t.expires_at AS token_expires_at, t.consumed_at,
-               f.id AS family_id, f.client_id, f.user_id, f.session_id, f.scope,
+               f.id AS family_id, f.client_id, f.user_id, f.session_id, f.scope, f.audience,
                f.auth_time, f.created_at AS family_created_at,
                f.expires_at AS family_expires_at, f.revoked_at, u.disabled
         FROM refresh_tokens t
@@ -143,6 +143,7 @@ _ROTATE_IN_ONE_STATEMENT = text(
     family_created_at=UtcDateTime(),
     family_expires_at=UtcDateTime(),
     revoked_at=UtcDateTime(),
+    audience=JSON(),
 )
 
 
@@ -160,6 +161,7 @@ class FamilyRow:
     created_at: datetime
     expires_at: datetime
     revoked_at: datetime | None
+    audience: list[str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,6 +232,7 @@ class RefreshTokenRepository:
             created_at=row.family_created_at,
             expires_at=row.family_expires_at,
             revoked_at=row.revoked_at,
+            audience=row.audience,
         )
         return Rotation(token, family, row.disabled, row.rotated == 1)
 
