@@ -4,6 +4,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 
+from authserver.etags import entity_tag_matches
 from authserver.keys.records import KeyRecord
 
 
@@ -13,11 +14,7 @@ class JwksDocument:
     etag: str
 
     def matches(self, if_none_match: str | None) -> bool:
-        """RFC 9110 §13.1.2: weak comparison against a list of entity tags, or `*`."""
-        if not if_none_match:
-            return False
-        tags = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
-        return "*" in tags or self.etag in tags
+        return entity_tag_matches(self.etag, if_none_match)
 
 
 def build_jwks(records: list[KeyRecord]) -> JwksDocument:

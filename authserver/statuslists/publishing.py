@@ -20,6 +20,7 @@ from datetime import timedelta
 
 from authserver.clock import utcnow
 from authserver.db import Database
+from authserver.etags import entity_tag_matches
 from authserver.jose.claims import STATUS_LIST_TOKEN_TYPE
 from authserver.keys.keyring import KeyRing
 from authserver.statuslists import bits
@@ -41,10 +42,7 @@ class PublishedList:
     built_at: float
 
     def matches(self, if_none_match: str | None) -> bool:
-        if not if_none_match:
-            return False
-        tags = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
-        return "*" in tags or self.etag in tags
+        return entity_tag_matches(self.etag, if_none_match)
 
 
 class StatusListSigner(TokenSigner):
