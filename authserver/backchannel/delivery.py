@@ -18,11 +18,18 @@ import httpx
 
 from authserver.audit import record_event
 from authserver.backchannel.outbound import outbound_refusal
-from authserver.backchannel.outbox import Claimed, claim_due, settle_delivered, settle_failed
+from authserver.backchannel.outbox import (
+    Claimed,
+    any_due,
+    claim_due,
+    settle_delivered,
+    settle_failed,
+)
 from authserver.backchannel.tokens import LogoutTokenIssuer
 from authserver.clock import utcnow
 from authserver.db import Database
 from authserver.keys.keyring import KeyRing
+from authserver.login.repository import SessionRepository
 from authserver.login.sessions import end_expired_sessions
 from authserver.settings import Settings
 
@@ -66,10 +73,18 @@ class OutboxDelivery:
         """Sweep expired sessions (every few seconds), then deliver what is due; the
         number of messages attempted."""
         sweep_every = min(self._settings.outbox_interval * SWEEP_ROUNDS, SWEEP_AT_MOST_EVERY)
+        idle_ttl = self._settings.session_idle_ttl
         if self._swept_at is None or now - self._swept_at >= sweep_every:
-            with self._database.transaction() as db:
-                end_expired_sessions(db, now, self._settings.session_idle_ttl)
+            # Read first: an idle server never takes SQLite's write lock for nothing.
+            with self._database.reading() as db:
+                expired = SessionRepository(db).expired_unended(now, idle_ttl)
+            if expired:
+                with self._database.transaction() as db:
+                    end_expired_sessions(db, now, idle_ttl)
             self._swept_at = now
+        with self._database.reading() as db:
+            if not any_due(db, now):
+                return 0
         with self._database.transaction() as db:
             claimed = claim_due(db, now, BATCH)
         for message in claimed:

@@ -11,7 +11,7 @@ Logout Tokens are idempotent at the client).
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, or_, update
+from sqlalchemy import ColumnElement, delete, or_, update
 from sqlmodel import Session, col, select
 
 from authserver.backchannel.models import OutboxMessage
@@ -62,19 +62,28 @@ class Claimed:
     attempts: int
 
 
+def _due(now: datetime) -> tuple[ColumnElement[bool], ...]:
+    return (
+        col(OutboxMessage.delivered_at).is_(None),
+        col(OutboxMessage.given_up_at).is_(None),
+        col(OutboxMessage.next_attempt_at) <= now,
+        or_(
+            col(OutboxMessage.claimed_until).is_(None),
+            col(OutboxMessage.claimed_until) < now,
+        ),
+    )
+
+
+def any_due(db: Session, now: datetime) -> bool:
+    """Whether a message is due: a plain read, so that an idle outbox never writes."""
+    return db.exec(select(col(OutboxMessage.id)).where(*_due(now)).limit(1)).first() is not None
+
+
 def claim_due(db: Session, now: datetime, limit: int) -> list[Claimed]:
     """Up to `limit` due messages, claimed by this process until `CLAIM_SECONDS` pass."""
     statement = (
         select(OutboxMessage)
-        .where(
-            col(OutboxMessage.delivered_at).is_(None),
-            col(OutboxMessage.given_up_at).is_(None),
-            col(OutboxMessage.next_attempt_at) <= now,
-            or_(
-                col(OutboxMessage.claimed_until).is_(None),
-                col(OutboxMessage.claimed_until) < now,
-            ),
-        )
+        .where(*_due(now))
         .order_by(col(OutboxMessage.next_attempt_at))
         .limit(limit)
     )
