@@ -88,8 +88,15 @@ class WrkResult:
         }
 
 
-def run_wrk(target: Target, load: Load, seconds: int) -> WrkResult:
-    """One wrk run; raises MeasurementError unless every response was a good 2xx."""
+def wrk_output(
+    script: Path,
+    url: str,
+    load: Load,
+    seconds: int,
+    environment: dict[str, str],
+    script_arguments: tuple[str, ...] = (),
+) -> str:
+    """What one wrk run with `script` printed; raises MeasurementError if wrk failed."""
     command = [
         "wrk",
         f"-t{load.threads}",
@@ -99,14 +106,21 @@ def run_wrk(target: Target, load: Load, seconds: int) -> WrkResult:
         WRK_TIMEOUT,
         "--latency",
         "-s",
-        str(LUA_SCRIPT),
-        target.url,
+        str(script),
+        url,
     ]
-    environment = {**os.environ, **target.environment()}
-    finished = run_command(command, environment, timeout_seconds=seconds + 60)
+    if script_arguments:
+        command += ["--", *script_arguments]
+    finished = run_command(command, {**os.environ, **environment}, timeout_seconds=seconds + 60)
     if finished.returncode != 0:
         raise MeasurementError(f"wrk failed ({finished.returncode}): {finished.stderr.strip()}")
-    result = parse_wrk_output(finished.stdout)
+    return finished.stdout
+
+
+def run_wrk(target: Target, load: Load, seconds: int) -> WrkResult:
+    """One wrk run; raises MeasurementError unless every response was a good 2xx."""
+    output = wrk_output(LUA_SCRIPT, target.url, load, seconds, target.environment())
+    result = parse_wrk_output(output)
     if result.failures:
         raise MeasurementError(
             f"{target.method} {target.url}: {result.non_2xx} non-2xx responses, "

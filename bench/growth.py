@@ -42,7 +42,7 @@ from typing import Any
 
 import httpx
 import psycopg
-from compare_measure import Load, MeasurementError, Target, run_command, run_wrk
+from compare_measure import Load, MeasurementError, Target, run_wrk, wrk_output
 from compare_servers import ServerError, our_environment
 from cputime import machine_ticks, read_processes, since
 from growth_plans import Plan, PlanValues, capture_plans
@@ -62,7 +62,6 @@ from serving import ServedAuthserver, load_averages, serve
 ROOT = Path(__file__).resolve().parent.parent
 REFRESH_LUA = ROOT / "bench" / "refresh.lua"
 DEFAULT_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-WRK_TIMEOUT = "10s"
 REFRESH_MUST_BE_ZERO = (
     "non-200 responses",
     "responses without a refresh_token",
@@ -290,28 +289,12 @@ def measure_introspection(run: Run, server: ServedAuthserver, access_tokens: Pat
 
 def _wrk_refresh(run: Run, server: ServedAuthserver, tokens: Path, seconds: int) -> str:
     load = run.config.load
-    command = [
-        "wrk",
-        f"-t{load.threads}",
-        f"-c{load.connections}",
-        f"-d{seconds}s",
-        "--timeout",
-        WRK_TIMEOUT,
-        "--latency",
-        "-s",
-        str(REFRESH_LUA),
-        server.base_url + "/token",
-        "--",
-        str(load.threads),
-    ]
-    environment = os.environ | {
+    environment = {
         "BENCH_AUTHORIZATION": run.refresh_authorization,
         "BENCH_TOKENS_FILE": str(tokens),
     }
-    finished = run_command(command, environment, timeout_seconds=seconds + 60)
-    if finished.returncode != 0:
-        raise MeasurementError(f"wrk failed ({finished.returncode}): {finished.stderr.strip()}")
-    return finished.stdout
+    url = server.base_url + "/token"
+    return wrk_output(REFRESH_LUA, url, load, seconds, environment, (str(load.threads),))
 
 
 def _check_refresh(run: Run, families: Path, output: str, chain_count: int) -> None:
