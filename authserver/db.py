@@ -163,9 +163,18 @@ def _begin_immediate(connection: Any) -> None:
 
 def insert_if_absent(session: Session, table: Any, values: dict[str, Any]) -> None:
     """INSERT a row unless its primary key exists, without failing the transaction."""
+    session.execute(dialect_insert(session, table).values(**values).on_conflict_do_nothing())
+
+
+def dialect_insert(session: Session, table: Any) -> Any:
+    """The INSERT of the session's database, which knows `on_conflict_do_nothing`."""
     dialect = session.get_bind().dialect.name
-    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
-    session.execute(insert(table).values(**values).on_conflict_do_nothing())
+    return (postgresql_insert if dialect == "postgresql" else sqlite_insert)(table)
+
+
+def rows_changed(result: object) -> int:
+    """The row count of an UPDATE or DELETE result (0 where the driver gives none)."""
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 class UtcDateTime(TypeDecorator[datetime]):

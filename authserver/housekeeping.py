@@ -16,6 +16,7 @@ from sqlmodel import Session, col
 
 from authserver.audit.models import AuditEvent
 from authserver.backchannel.outbox import purge_outbox
+from authserver.db import rows_changed
 from authserver.login.devices import purge_devices
 from authserver.login.models import LoginSession
 from authserver.login.throttle import purge_throttle
@@ -66,9 +67,9 @@ def purge_expired(
         col(TokenFamily.expires_at) < now - access_token_ttl - _LEEWAY
     )
     return Purged(
-        authorization_codes=_count(db.execute(codes)),
-        sessions=_count(db.execute(sessions)),
-        token_families=_count(db.execute(families)),
+        authorization_codes=rows_changed(db.execute(codes)),
+        sessions=rows_changed(db.execute(sessions)),
+        token_families=rows_changed(db.execute(families)),
         revoked_access_tokens=DenyList(db).purge(now),
         login_throttle=purge_throttle(db, now),
         known_devices=purge_devices(db, now),
@@ -83,10 +84,6 @@ def purge_expired(
 def _purge_audit(db: Session, now: datetime, retention: timedelta | None) -> int:
     if retention is None:
         return 0
-    return _count(
+    return rows_changed(
         db.execute(delete(AuditEvent).where(col(AuditEvent.occurred_at) < now - retention))
     )
-
-
-def _count(result: object) -> int:
-    return int(getattr(result, "rowcount", 0) or 0)

@@ -16,6 +16,7 @@ from sqlmodel import Session, col, select
 
 from authserver.backchannel.models import OutboxMessage
 from authserver.clients.models import Client
+from authserver.db import rows_changed
 from authserver.tokens.models import TokenFamily
 
 BACKCHANNEL_LOGOUT = "backchannel_logout"
@@ -152,4 +153,4 @@ def purge_outbox(db: Session, delivered_before: datetime, given_up_before: datet
             col(OutboxMessage.given_up_at) < given_up_before,
         )
     )
-    return int(getattr(db.execute(statement), "rowcount", 0) or 0)
+    return rows_changed(db.execute(statement))

@@ -11,10 +11,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, delete, func, literal, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 
+from authserver.db import dialect_insert, rows_changed
 from authserver.statuslists.models import (
     StatusAssignment,
     StatusBlock,
@@ -110,7 +109,7 @@ def record_assignment(db: Session, list_id: str, idx: int, family_id: str) -> No
 def revoke_index(db: Session, list_id: str, idx: int, now: datetime) -> None:
     """Set one token's bit (its own `status` claim named it)."""
     db.execute(
-        _insert(db, StatusRevocation)
+        dialect_insert(db, StatusRevocation)
         .values(list_id=list_id, idx=idx, revoked_at=now)
         .on_conflict_do_nothing()
     )
@@ -124,11 +123,11 @@ def revoke_families(db: Session, condition: ColumnElement[bool], now: datetime) 
         .where(condition)
     )
     statement = (
-        _insert(db, StatusRevocation)
+        dialect_insert(db, StatusRevocation)
         .from_select(["list_id", "idx", "revoked_at"], chosen)
         .on_conflict_do_nothing()
     )
-    return _count(db.execute(statement))
+    return rows_changed(db.execute(statement))
 
 
 def revoke_client_blocks(db: Session, client_id: str, now: datetime) -> int:
@@ -147,7 +146,7 @@ def revoke_client_blocks(db: Session, client_id: str, now: datetime) -> int:
             for sequence in range(block.first, block.first + block.count)
         )
     if values:
-        db.execute(_insert(db, StatusRevocation).on_conflict_do_nothing(), values)
+        db.execute(dialect_insert(db, StatusRevocation).on_conflict_do_nothing(), values)
     return len(values)
 
 
@@ -208,16 +207,7 @@ def live_list_ids(db: Session, now: datetime) -> list[str]:
 
 def purge_lists(db: Session, now: datetime) -> int:
     """Lists no live token can name any more; their blocks and rows go with them."""
-    return _count(db.execute(delete(StatusList).where(col(StatusList.expires_at) <= now)))
+    return rows_changed(db.execute(delete(StatusList).where(col(StatusList.expires_at) <= now)))
 
 
 _ASSIGNMENTS = StatusAssignment.__table__  # type: ignore[attr-defined]
-
-
-def _insert(db: Session, table: Any) -> Any:
-    dialect = db.get_bind().dialect.name
-    return (postgresql_insert if dialect == "postgresql" else sqlite_insert)(table)
-
-
-def _count(result: object) -> int:
-    return int(getattr(result, "rowcount", 0) or 0)
