@@ -25,8 +25,8 @@ from authserver.jose.claims import LOGOUT_EVENT, LOGOUT_TOKEN_TYPE
 from authserver.resource.discovery import check_configured_endpoint, check_issuer
 from authserver.resource.errors import InvalidToken
 from authserver.resource.jwks import KeyCache
+from authserver.resource.verifier import Duration, seconds_of
 
-Duration = timedelta | float
 _MAX_REMEMBERED = 100_000
 
 
@@ -59,8 +59,8 @@ class LogoutTokenValidator:
         self.issuer = check_issuer(issuer)
         if not isinstance(client_id, str) or not client_id:
             raise ValueError("the client_id must be a non-empty string")
-        self._leeway = int(_seconds(leeway))
-        self._max_age = _seconds(max_age)
+        self._leeway = int(seconds_of(leeway, "leeway"))
+        self._max_age = seconds_of(max_age, "max_age")
         self._validator = JwtValidator(
             JwtRules(
                 typ=LOGOUT_TOKEN_TYPE,
@@ -118,10 +118,3 @@ class LogoutTokenValidator:
 
     def close(self) -> None:
         self._keys.close()
-
-
-def _seconds(value: Duration) -> float:
-    seconds = value.total_seconds() if isinstance(value, timedelta) else float(value)
-    if seconds < 0:
-        raise ValueError("durations must not be negative")
-    return seconds

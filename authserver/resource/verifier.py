@@ -69,7 +69,7 @@ class Verifier:
             raise ValueError("the audience must be a non-empty string")
         self.audience = audience
         self.algorithms = _allowed(algorithms)
-        self.leeway = int(_seconds(leeway, "leeway"))
+        self.leeway = int(seconds_of(leeway, "leeway"))
         if self.leeway > MAX_LEEWAY.total_seconds():
             raise ValueError("the leeway must be at most 5 minutes")
         # The checks the issuer itself applies (`authserver.jose`), with this service's
@@ -87,8 +87,8 @@ class Verifier:
         self._keys = KeyCache(
             self.issuer,
             jwks_uri=check_configured_endpoint(jwks_uri, self.issuer, "jwks_uri"),
-            max_cache=_seconds(max_cache, "max_cache"),
-            min_refetch_interval=_seconds(min_refetch_interval, "min_refetch_interval"),
+            max_cache=seconds_of(max_cache, "max_cache"),
+            min_refetch_interval=seconds_of(min_refetch_interval, "min_refetch_interval"),
             http=http,
             async_http=async_http,
         )
@@ -98,8 +98,8 @@ class Verifier:
                 self.issuer,
                 self._keys,
                 self._keys.http,
-                max_cache=_seconds(status_max_cache, "status_max_cache"),
-                max_stale=_seconds(status_max_stale, "status_max_stale"),
+                max_cache=seconds_of(status_max_cache, "status_max_cache"),
+                max_stale=seconds_of(status_max_stale, "status_max_stale"),
                 fail_open=status_fail_open,
                 algorithms=self.algorithms,
                 leeway=self.leeway,
@@ -148,7 +148,8 @@ def _allowed(algorithms: tuple[str, ...]) -> frozenset[str]:
     return chosen
 
 
-def _seconds(value: Duration, name: str) -> float:
+def seconds_of(value: Duration, name: str) -> float:
+    """A duration argument in seconds (a timedelta or a number); ValueError if negative."""
     seconds = value.total_seconds() if isinstance(value, timedelta) else float(value)
     if seconds < 0:
         raise ValueError(f"{name} must not be negative")
