@@ -94,10 +94,22 @@ def template_keys_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def keys_dir(tmp_path: Path, template_keys_dir: Path) -> Path:
-    directory = tmp_path / "keys"
+    return copy_of_template_keys(template_keys_dir, tmp_path)
+
+
+def copy_of_template_keys(template_keys_dir: Path, parent: Path) -> Path:
+    """`parent`/keys: a copy of the run's template keys, private as a key store must be."""
+    directory = parent / "keys"
     shutil.copytree(template_keys_dir, directory)
     directory.chmod(0o700)
     return directory
+
+
+def migrated_sqlite(directory: Path) -> Database:
+    """A SQLite database in `directory`, migrated to the latest revision."""
+    database = Database(f"sqlite:///{directory / 'authserver.db'}")
+    upgrade_database(database)
+    return database
 
 
 def make_settings(**overrides: object) -> Settings:

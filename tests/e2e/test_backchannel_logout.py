@@ -9,7 +9,6 @@ deliver each message once; a message that keeps failing is given up and recorded
 """
 
 import json
-import shutil
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -25,7 +24,7 @@ from authserver.clients.models import Client
 from authserver.db import Database
 from authserver.jose.claims import LOGOUT_EVENT
 from authserver.resource import InvalidLogoutToken, LogoutTokenValidator
-from tests.conftest import database_for_a_test
+from tests.conftest import copy_of_template_keys, database_for_a_test
 from tests.e2e.examples import running_fastapi_example
 from tests.e2e.logout_receiver import Receiver, running_receiver
 from tests.e2e.processes import cli_environment, run_cli, running_server
@@ -71,9 +70,7 @@ class Deployment:
 def deployment_on(
     url: str, tmp_path: Path, template_keys_dir: Path, **settings: str
 ) -> Iterator[Deployment]:
-    keys_dir = tmp_path / "keys"
-    shutil.copytree(template_keys_dir, keys_dir)
-    keys_dir.chmod(0o700)
+    keys_dir = copy_of_template_keys(template_keys_dir, tmp_path)
     with (
         contextmanager(database_for_a_test)(url) as database,
         running_receiver() as receiver,

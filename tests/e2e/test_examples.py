@@ -10,7 +10,6 @@ import base64
 import json
 import re
 import secrets
-import shutil
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -24,7 +23,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from joserfc.jwk import RSAKey
 
 from authserver.resource import BearerTokenError, Verifier
-from tests.conftest import database_for_a_test
+from tests.conftest import copy_of_template_keys, database_for_a_test
 from tests.e2e.examples import (
     express_dependencies_problem,
     running_express_example,
@@ -95,9 +94,9 @@ def issuer(
 ) -> Iterator[Issuer]:
     """One server per database for the whole module: starting four processes takes seconds."""
     url = request.getfixturevalue(f"{request.param}_url")
-    keys_dir = tmp_path_factory.mktemp(f"examples-{request.param}") / "keys"
-    shutil.copytree(template_keys_dir, keys_dir)
-    keys_dir.chmod(0o700)
+    keys_dir = copy_of_template_keys(
+        template_keys_dir, tmp_path_factory.mktemp(f"examples-{request.param}")
+    )
     with contextmanager(database_for_a_test)(url) as database:
         client, secret = make_client(database, scope=SCOPES, audiences=[ORDERS, PROFILE, INVOICES])
         web_app, web_secret = make_web_app(

@@ -8,7 +8,6 @@ server's one-second rebuild) the same token is refused with 401 `invalid_token`,
 another user's token is still accepted. No request per token reaches the issuer.
 """
 
-import shutil
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -18,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import database_for_a_test
+from tests.conftest import copy_of_template_keys, database_for_a_test
 from tests.e2e.examples import (
     express_dependencies_problem,
     running_express_example,
@@ -98,9 +97,7 @@ def deployment(
     database_name, service_name = request.param
     audience, path, scope = SERVICES[service_name]
     url = request.getfixturevalue(f"{database_name}_url")
-    keys_dir = tmp_path / "keys"
-    shutil.copytree(template_keys_dir, keys_dir)
-    keys_dir.chmod(0o700)
+    keys_dir = copy_of_template_keys(template_keys_dir, tmp_path)
     with ExitStack() as stack:
         database = stack.enter_context(contextmanager(database_for_a_test)(url))
         web_app, secret = make_web_app(

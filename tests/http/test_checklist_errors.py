@@ -9,7 +9,6 @@ them (a client's JSON column, a family's timestamp), so loading them raises.
 """
 
 import json
-import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,9 +19,7 @@ from httpx import Response
 from sqlalchemy import text
 
 from authserver.app import create_app
-from authserver.db import Database
-from authserver.schema import upgrade_database
-from tests.conftest import ISSUER, make_settings
+from tests.conftest import ISSUER, copy_of_template_keys, make_settings, migrated_sqlite
 from tests.factories import make_user, make_web_app
 from tests.flows import Grant, authorize_path, grant_for
 from tests.http.pages import assert_page_headers
@@ -55,11 +52,8 @@ def damaged(tmp_path_factory: pytest.TempPathFactory, template_keys_dir: Path) -
     """A working server, a grant, then two rows damaged under it: the web app's
     `grant_types` (not JSON any more) and its token family's `revoked_at` (no date)."""
     directory = tmp_path_factory.mktemp("damaged")
-    database = Database(f"sqlite:///{directory / 'authserver.db'}")
-    upgrade_database(database)
-    keys_dir = directory / "keys"
-    shutil.copytree(template_keys_dir, keys_dir)
-    keys_dir.chmod(0o700)
+    database = migrated_sqlite(directory)
+    keys_dir = copy_of_template_keys(template_keys_dir, directory)
     make_user(database)
     client, secret = make_web_app(database, skip_consent=True)
     settings = make_settings(database_url=database.url, keys_dir=keys_dir, client_cache_ttl=0)

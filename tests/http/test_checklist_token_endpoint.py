@@ -9,7 +9,6 @@ shown at its exact limits (64 fields, 16 KiB) over HTTP, at /revoke and /introsp
 
 import hashlib
 import json
-import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -23,11 +22,10 @@ from sqlmodel import select
 from authserver.app import create_app
 from authserver.clock import utcnow
 from authserver.db import Database
-from authserver.schema import upgrade_database
 from authserver.tokens.models import AuthorizationCode
 from authserver.tokens.repository import CodeRepository
 from authserver.users.models import User
-from tests.conftest import ISSUER, make_settings
+from tests.conftest import ISSUER, copy_of_template_keys, make_settings, migrated_sqlite
 from tests.factories import WEB_APP_REDIRECT_URI, make_client, make_user, make_web_app
 from tests.flows import Pkce, code_of, exchange_code
 from tests.http.tokens import assert_oauth_error, basic
@@ -64,11 +62,8 @@ class Server:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory, template_keys_dir: Path) -> Iterator[Server]:
     directory = tmp_path_factory.mktemp("token-endpoint")
-    database = Database(f"sqlite:///{directory / 'authserver.db'}")
-    upgrade_database(database)
-    keys_dir = directory / "keys"
-    shutil.copytree(template_keys_dir, keys_dir)
-    keys_dir.chmod(0o700)
+    database = migrated_sqlite(directory)
+    keys_dir = copy_of_template_keys(template_keys_dir, directory)
     client, secret = make_client(
         database,
         grant_types=["authorization_code", "client_credentials", "refresh_token"],

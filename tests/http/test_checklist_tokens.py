@@ -14,7 +14,6 @@ import ast
 import base64
 import hashlib
 import inspect
-import shutil
 import socket
 import threading
 import time
@@ -33,9 +32,8 @@ from authserver.app import create_app
 from authserver.clients.models import Client
 from authserver.clients.secrets import verify_client_secret
 from authserver.db import Database
-from authserver.schema import upgrade_database
 from authserver.tokens.models import AuthorizationCode, RefreshToken
-from tests.conftest import ISSUER, make_settings
+from tests.conftest import ISSUER, copy_of_template_keys, make_settings, migrated_sqlite
 from tests.factories import (
     WEB_APP_LOGOUT_URI,
     make_client,
@@ -247,11 +245,8 @@ def door(
     tmp_path_factory: pytest.TempPathFactory, template_keys_dir: Path, attacker: RSAKey
 ) -> Iterator[RevokeDoor]:
     directory = tmp_path_factory.mktemp("revoke-matrix")
-    database = Database(f"sqlite:///{directory / 'authserver.db'}")
-    upgrade_database(database)
-    keys_dir = directory / "keys"
-    shutil.copytree(template_keys_dir, keys_dir)
-    keys_dir.chmod(0o700)
+    database = migrated_sqlite(directory)
+    keys_dir = copy_of_template_keys(template_keys_dir, directory)
     make_user(database)
     client, secret = make_web_app(database, skip_consent=True)
     introspector, introspector_secret = make_client(database, can_introspect=True)

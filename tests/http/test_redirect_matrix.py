@@ -14,7 +14,6 @@ alice that has approved each of them. Every refusal is paired with the same requ
 the registered URI, which gets a code: the redirect_uri is the only difference.
 """
 
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,9 +27,7 @@ from typer.testing import CliRunner
 from authserver.app import create_app
 from authserver.cli import app as cli
 from authserver.clients.registration import ClientSpec, RegistrationError, validate
-from authserver.db import Database
-from authserver.schema import upgrade_database
-from tests.conftest import ISSUER, make_settings
+from tests.conftest import ISSUER, copy_of_template_keys, make_settings, migrated_sqlite
 from tests.factories import WEB_APP_REDIRECT_URI, make_user, make_web_app
 from tests.flows import Pkce, code_of, exchange_code, hidden_fields, query_of
 from tests.http.pages import assert_page_headers
@@ -166,11 +163,8 @@ class Server:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory, template_keys_dir: Path) -> Iterator[Server]:
     directory = tmp_path_factory.mktemp("redirect-matrix")
-    database = Database(f"sqlite:///{directory / 'authserver.db'}")
-    upgrade_database(database)
-    keys_dir = directory / "keys"
-    shutil.copytree(template_keys_dir, keys_dir)
-    keys_dir.chmod(0o700)
+    database = migrated_sqlite(directory)
+    keys_dir = copy_of_template_keys(template_keys_dir, directory)
     make_user(database)
     registered, secrets = {}, {}
     for uri in (WEB_APP_REDIRECT_URI, LOOPBACK_URI, LOOPBACK_V6_URI):

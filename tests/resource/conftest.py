@@ -5,7 +5,6 @@ module can share one (`live_issuer`) while tests that rotate keys or stop the se
 start their own with `start_issuer`.
 """
 
-import shutil
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -20,7 +19,7 @@ from joserfc.jwk import RSAKey
 
 from authserver.db import Database
 from authserver.resource import Verifier
-from authserver.schema import upgrade_database
+from tests.conftest import copy_of_template_keys, migrated_sqlite
 from tests.e2e.processes import cli_environment, running_server
 from tests.factories import SERVICE_AUDIENCE, make_client, make_user, make_web_app
 from tests.flows import code_flow_tokens
@@ -122,11 +121,8 @@ class LiveIssuer:
 @contextmanager
 def start_issuer(directory: Path, template_keys_dir: Path, **settings: str) -> Iterator[LiveIssuer]:
     """A fresh database and key store in `directory`, and a server using them."""
-    keys_dir = directory / "keys"
-    shutil.copytree(template_keys_dir, keys_dir)
-    keys_dir.chmod(0o700)
-    database = Database(f"sqlite:///{directory / 'authserver.db'}")
-    upgrade_database(database)
+    keys_dir = copy_of_template_keys(template_keys_dir, directory)
+    database = migrated_sqlite(directory)
     client, secret = make_client(database)
     web_app, web_secret = make_web_app(database, skip_consent=True)
     make_user(database)
