@@ -47,6 +47,13 @@ class _Pool:
         self.next = 0
         self.size = MIN_BLOCK
 
+    def has_entry(self, now: datetime) -> bool:
+        """Whether its block has an entry left and its list still takes tokens."""
+        block = self.block
+        return (
+            block is not None and self.next < block.first + block.count and block.usable_until > now
+        )
+
 
 class StatusAllocator:
     def __init__(
@@ -64,11 +71,7 @@ class StatusAllocator:
         pool = self._pools.get(client_id) or self._pool(client_id)
         with pool.lock:
             block = pool.block
-            if (
-                block is None
-                or pool.next >= block.first + block.count
-                or (block.usable_until <= self._clock())
-            ):
+            if block is None or not pool.has_entry(self._clock()):
                 block = self._reserve(pool, client_id)
             sequence = pool.next
             pool.next += 1
@@ -77,13 +80,7 @@ class StatusAllocator:
     def ready(self, client_id: str | None = None) -> bool:
         """Whether `take` would answer from memory (no block to reserve)."""
         pool = self._pools.get(client_id)
-        block = pool.block if pool is not None else None
-        return (
-            block is not None
-            and pool is not None
-            and pool.next < block.first + block.count
-            and block.usable_until > self._clock()
-        )
+        return pool is not None and pool.has_entry(self._clock())
 
     def _pool(self, client_id: str | None) -> _Pool:
         with self._pools_lock:
