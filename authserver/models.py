@@ -3,6 +3,7 @@
 from authserver.audit.models import AuditEvent
 from authserver.backchannel.models import OutboxMessage
 from authserver.clients.models import Client
+from authserver.device_flow.models import DeviceAuthorization
 from authserver.keys.models import SigningKey
 from authserver.leases import Lease
 from authserver.login.models import Consent, LoginSession, LoginThrottle
@@ -25,6 +26,7 @@ __all__ = [
     "AuthorizationCode",
     "Client",
     "Consent",
+    "DeviceAuthorization",
     "Lease",
     "LoginSession",
     "LoginThrottle",

@@ -3,7 +3,7 @@
 from datetime import datetime
 
 from authlib.oauth2.rfc6749 import ClientMixin
-from sqlalchemy import JSON, Column
+from sqlalchemy import JSON, Column, text
 from sqlmodel import Field, SQLModel
 
 from authserver.clients.secrets import verify_client_secret
@@ -29,6 +29,12 @@ class Client(SQLModel, ClientMixin, table=True):
         default_factory=list, sa_column=Column(JSON, nullable=False)
     )
     audiences: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    # RFC 8693: the audiences this client (a resource service) may exchange a user's access
+    # token for, to call them on the user's behalf.
+    token_exchange_audiences: list[str] = Field(
+        default_factory=list,
+        sa_column=Column(JSON, nullable=False, server_default=text("'[]'")),
+    )
     scope: str = Field(default="", max_length=2000)
     skip_consent: bool = False
     can_introspect: bool = False
