@@ -21,11 +21,13 @@ from authserver.errors import InvalidRequestError, OAuth2Error, ServerError
 from authserver.http import (
     assets,
     authorize,
+    device,
     health,
     login,
     logout,
     metrics,
     openapi,
+    registration,
     revocation,
     statuslists,
     token,
@@ -105,6 +107,8 @@ def create_app(settings: Settings, *, serving: bool = False) -> FastAPI:
         metrics,
         openapi,
         statuslists,
+        device,
+        registration,
     ):
         app.include_router(module.router)
     app.add_middleware(CorsMiddleware)

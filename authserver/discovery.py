@@ -2,6 +2,8 @@
 
 from typing import Any
 
+from authserver.clients.models import GRANT_TYPES
+from authserver.device_flow.endpoint import DEVICE_AUTHORIZATION_PATH
 from authserver.settings import Settings
 
 
@@ -19,7 +21,9 @@ def server_metadata(settings: Settings) -> dict[str, Any]:
         "scopes_supported": ["openid", "profile", "email"],
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
-        "grant_types_supported": ["authorization_code", "client_credentials", "refresh_token"],
+        "grant_types_supported": list(GRANT_TYPES),
+        # RFC 8628 §4: the device authorization endpoint.
+        "device_authorization_endpoint": f"{issuer}{DEVICE_AUTHORIZATION_PATH}",
         "token_endpoint_auth_methods_supported": [
             "client_secret_basic",
             "client_secret_post",
@@ -59,8 +63,10 @@ def server_metadata(settings: Settings) -> dict[str, Any]:
             "email",
             "email_verified",
         ],
-        "prompt_values_supported": ["none", "login", "consent"],
-        "claims_parameter_supported": False,
+        # OIDC Core §3.1.2.1 (select_account: docs/login-and-sso.md#prompt-and-max_age)
+        # and §5.5 (the `claims` parameter: grants/claims_request.py).
+        "prompt_values_supported": ["none", "login", "consent", "select_account"],
+        "claims_parameter_supported": True,
         "request_parameter_supported": False,
         "request_uri_parameter_supported": False,
         # RFC 9068 §2.1 / RFC 8707: JWT access tokens and resource indicators.
@@ -72,4 +78,10 @@ def server_metadata(settings: Settings) -> dict[str, Any]:
         # OpenID Connect Back-Channel Logout 1.0 §2.1: Logout Tokens carry `sid` and `sub`.
         "backchannel_logout_supported": True,
         "backchannel_logout_session_supported": True,
+        # RFC 8414 §2 / RFC 7591 §3: where clients register, unless registration is off.
+        **(
+            {"registration_endpoint": f"{issuer}/register"}
+            if settings.registration != "off"
+            else {}
+        ),
     }

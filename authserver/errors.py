@@ -6,6 +6,7 @@ AuthserverError             operator-facing (CLI, start-up); one line, exit 1
 └── SchemaError             the database is behind its migrations
 OAuth2Error (Authlib)       RFC 6749 §5.2 errors on OAuth endpoints
 ├── InvalidTargetError      RFC 8707 §2 `invalid_target`
+├── InvalidClientMetadataError, InvalidRedirectURIError  RFC 7591 §3.2.2 (Authlib's)
 ├── TemporarilyUnavailableError  503, the database is unreachable
 ├── RateLimitedError        429, a client over its /revoke or /introspect rate
 └── ServerError             500, a fixed text
@@ -22,6 +23,7 @@ from authlib.oauth2.rfc6749.errors import (
     UnsupportedGrantTypeError,
 )
 from authlib.oauth2.rfc6750.errors import InsufficientScopeError, InvalidTokenError
+from authlib.oauth2.rfc7591.errors import InvalidClientMetadataError, InvalidRedirectURIError
 from authlib.oidc.core.errors import ConsentRequiredError, LoginRequiredError
 
 __all__ = [
@@ -31,7 +33,9 @@ __all__ = [
     "ConsentRequiredError",
     "InsufficientScopeError",
     "InvalidClientError",
+    "InvalidClientMetadataError",
     "InvalidGrantError",
+    "InvalidRedirectURIError",
     "InvalidRequestError",
     "InvalidScopeError",
     "InvalidTargetError",

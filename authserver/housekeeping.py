@@ -1,6 +1,6 @@
 """Deleting what can no longer matter: expired codes, sessions, families, deny-list entries,
-status lists no live token names, and audit events past their retention
-(AUTHSERVER_AUDIT_RETENTION).
+status lists no live token names, device authorizations, initial access tokens, and audit
+events past their retention (AUTHSERVER_AUDIT_RETENTION).
 
 Each is one DELETE on an indexed expiry column, safe while the server runs: a row is
 deleted only once nothing could still accept it. A family outlives its own expiry by
@@ -17,9 +17,11 @@ from sqlmodel import Session, col
 from authserver.audit.models import AuditEvent
 from authserver.backchannel.outbox import purge_outbox
 from authserver.db import rows_changed
+from authserver.device_flow.repository import DeviceAuthorizationRepository
 from authserver.login.devices import purge_devices
 from authserver.login.models import LoginSession
 from authserver.login.throttle import purge_throttle
+from authserver.registration.tokens import purge_initial_access_tokens
 from authserver.statuslists.repository import purge_lists
 from authserver.tokens.models import AuthorizationCode, TokenFamily
 from authserver.tokens.repository import DenyList
@@ -41,6 +43,8 @@ class Purged:
     audit_events: int
     status_lists: int
     outbox_messages: int
+    device_authorizations: int
+    initial_access_tokens: int
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -78,6 +82,9 @@ def purge_expired(
         outbox_messages=purge_outbox(
             db, now - DELIVERED_MEMORY, now - (audit_retention or timedelta(days=90))
         ),
+        # Kept a day past expiry like codes: a late poll is still told it was used.
+        device_authorizations=DeviceAuthorizationRepository(db).purge(now - CODE_MEMORY),
+        initial_access_tokens=purge_initial_access_tokens(db, now),
     )
 
 

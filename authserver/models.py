@@ -7,6 +7,7 @@ from authserver.device_flow.models import DeviceAuthorization
 from authserver.keys.models import SigningKey
 from authserver.leases import Lease
 from authserver.login.models import Consent, LoginSession, LoginThrottle
+from authserver.registration.models import InitialAccessToken
 from authserver.statuslists.models import (
     StatusAssignment,
     StatusBlock,
@@ -27,6 +28,7 @@ __all__ = [
     "Client",
     "Consent",
     "DeviceAuthorization",
+    "InitialAccessToken",
     "Lease",
     "LoginSession",
     "LoginThrottle",

@@ -17,6 +17,8 @@ from authserver.clients.cache import ClientCache
 from authserver.clients.models import Client
 from authserver.clock import utcnow
 from authserver.db import Database, is_storage_outage
+from authserver.device_flow.endpoint import DeviceAuthorizationEndpoint
+from authserver.device_flow.grant import DeviceCodeGrant
 from authserver.errors import (
     InvalidRequestError,
     OAuth2Error,
@@ -29,6 +31,7 @@ from authserver.grants.client_credentials import ClientCredentialsGrant
 from authserver.grants.openid import OpenIDCodeExtension
 from authserver.grants.pkce import S256CodeChallenge
 from authserver.grants.refresh_token import RefreshTokenGrant
+from authserver.grants.token_exchange import TokenExchangeGrant
 from authserver.keys.keyring import KeyRing
 from authserver.login.models import LoginSession
 from authserver.settings import Settings
@@ -103,8 +106,17 @@ class FormRequest(OAuth2Request):
 
 # Grants whose tokens are self-contained: once the client is cached they need no storage.
 SELF_CONTAINED_GRANTS = frozenset({"client_credentials"})
-# Grants that issue tokens of a user's family: each token's status index is recorded.
-USER_GRANTS = frozenset({"authorization_code", "refresh_token"})
+# Grants that issue tokens of a user's family (token exchange: when its subject token
+# is of one): each token's status index is taken before the grant's transaction, and
+# recorded in it.
+USER_GRANTS = frozenset(
+    {
+        "authorization_code",
+        "refresh_token",
+        DeviceCodeGrant.GRANT_TYPE,
+        TokenExchangeGrant.GRANT_TYPE,
+    }
+)
 
 
 class AuthorizationServer(_AuthorizationServer):
@@ -132,8 +144,11 @@ class AuthorizationServer(_AuthorizationServer):
         self.register_grant(ClientCredentialsGrant)
         self.register_grant(AuthorizationCodeGrant, [S256CodeChallenge(), OpenIDCodeExtension()])
         self.register_grant(RefreshTokenGrant)
+        self.register_grant(DeviceCodeGrant)
+        self.register_grant(TokenExchangeGrant)
         self.register_endpoint(RevocationEndpoint)
         self.register_endpoint(IntrospectionEndpoint)
+        self.register_endpoint(DeviceAuthorizationEndpoint)
 
     def query_client(self, client_id: str) -> Client | None:
         if not _is_client_id(client_id):
@@ -204,9 +219,11 @@ class AuthorizationServer(_AuthorizationServer):
         scope: str,
         extra: dict[str, object] | None = None,
         user_id: int | None = None,
+        not_after: int | None = None,
     ) -> dict[str, Any]:
         """The RFC 6749 §5.1 token response body for a new access token, audited by its
-        `jti` (in the request's transaction, or batched for a grant without one)."""
+        `jti` (in the request's transaction, or batched for a grant without one);
+        `not_after` caps its `exp`."""
         status = request.status if request.status is not None else self.statuses.take(client_id)
         issued = self._access_tokens.issue(
             client_id=client_id,
@@ -215,6 +232,7 @@ class AuthorizationServer(_AuthorizationServer):
             scope=scope,
             extra=extra,
             status=status,
+            not_after=not_after,
         )
         event = {
             "client_id": client_id,

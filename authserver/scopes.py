@@ -2,6 +2,12 @@
 
 import re
 
+# What a consent page says each scope lets an application do.
+SCOPE_DESCRIPTIONS = {
+    "openid": "Know who you are when you sign in",
+    "profile": "See your username",
+    "email": "See your email address",
+}
 _SCOPE_TOKEN = re.compile(r"^[\x21\x23-\x5b\x5d-\x7e]+$")
 
 

@@ -39,6 +39,7 @@ class Services:
     counters: SharedCounters
     status_lists: StatusListPublisher
     outbox: OutboxDelivery
+    clients: ClientCache
 
 
 def open_key_store(settings: Settings, database: Database) -> KeyStore:
@@ -104,7 +105,16 @@ def build_services(settings: Settings, database: Database) -> Services:
     )
     outbox = OutboxDelivery(settings, database, keyring)
     return Services(
-        settings, database, keyring, oauth, sign_in, rotation, counters, status_lists, outbox
+        settings,
+        database,
+        keyring,
+        oauth,
+        sign_in,
+        rotation,
+        counters,
+        status_lists,
+        outbox,
+        clients,
     )
 
 

@@ -62,6 +62,10 @@ class Settings(BaseSettings):
     # /token, /revoke, /introspect, each per client: a `limits` rate ("1000/second",
     # "600/minute;20000/hour"), a bare number meaning per second; "0" turns it off.
     client_rate_limit: str = "1000/second"
+    # Dynamic Client Registration (RFC 7591, docs/registration.md): "off" (no /register),
+    # "protected" (an initial access token from `authserver registration-tokens create`),
+    # or "open" (anyone may register a client).
+    registration: Literal["off", "protected", "open"] = "protected"
     id_token_ttl: timedelta = timedelta(minutes=10)
     # Clock skew allowed on a future `iat`/`nbf` of a token presented back to us.
     jwt_leeway: timedelta = timedelta(seconds=60)
@@ -104,6 +108,10 @@ class Settings(BaseSettings):
     outbox_interval: timedelta = timedelta(seconds=1)
     outbox_max_backoff: timedelta = timedelta(minutes=5)
     backchannel_logout_give_up: timedelta = timedelta(days=1)
+    # The Device Authorization Grant (RFC 8628): how long a device code and its user code
+    # live, and the seconds a device waits between polls of the token endpoint.
+    device_code_ttl: timedelta = timedelta(minutes=10)
+    device_code_interval: int = Field(default=5, ge=1, le=60)
 
     @field_validator("issuer")
     @classmethod
@@ -206,6 +214,7 @@ class Settings(BaseSettings):
         "outbox_interval",
         "outbox_max_backoff",
         "backchannel_logout_give_up",
+        "device_code_ttl",
         mode="before",
     )
     @classmethod
@@ -271,6 +280,15 @@ class Settings(BaseSettings):
     def _rollover(cls, value: timedelta) -> timedelta:
         if not timedelta(minutes=1) <= value <= timedelta(days=30):
             raise ValueError("must be between 60 seconds and 30 days")
+        return value
+
+    @field_validator("device_code_ttl", mode="after")
+    @classmethod
+    def _device_code_ttl(cls, value: timedelta) -> timedelta:
+        # RFC 8628 §3.2 leaves it to us: long enough to walk to a browser, short enough
+        # that a code shown on a screen does not linger.
+        if not timedelta(minutes=1) <= value <= timedelta(hours=1):
+            raise ValueError("must be between 60 and 3600 seconds")
         return value
 
     @field_validator("authorization_code_ttl", mode="after")

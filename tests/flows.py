@@ -81,6 +81,27 @@ def answer_consent(http: Client, consent_page: Response, decision: str = "approv
     return http.post("/authorize", data=fields, follow_redirects=False)
 
 
+def enter_user_code(http: Client, user_code: str) -> Response:
+    """On the signed-in browser's /device page, type a device's user code (RFC 8628 §3.3)."""
+    page = http.get("/device")
+    assert page.status_code == 200, page.text
+    return http.post(
+        "/device", data={"csrf_token": csrf_token_of(page.text), "user_code": user_code}
+    )
+
+
+def answer_device(http: Client, confirm_page: Response, decision: str) -> Response:
+    return http.post(
+        "/device", data={**dict(hidden_fields(confirm_page.text)), "decision": decision}
+    )
+
+
+def approve_device(http: Client, user_code: str, decision: str = "approve") -> Response:
+    confirm = enter_user_code(http, user_code)
+    assert 'value="approve"' in confirm.text, confirm.text
+    return answer_device(http, confirm, decision)
+
+
 def query_of(response: Response) -> dict[str, str]:
     assert response.status_code in (302, 303), (response.status_code, response.text[:300])
     location = response.headers["location"]

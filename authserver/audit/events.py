@@ -37,6 +37,8 @@ EVENTS = frozenset(
         "login.failed",
         "login.throttled",
         "consent.granted",
+        "device.approved",
+        "device.denied",
         "token.issued",
         "refresh.reuse_detected",
         "code.reuse_detected",
@@ -51,6 +53,9 @@ EVENTS = frozenset(
         "key.exported",
         "client.created",
         "client.deleted",
+        "client.registered",  # RFC 7591: at /register
+        "client.updated",  # RFC 7592 §2.2: at /register/{client_id}
+        "registration_token.created",  # RFC 7591 §3: an initial access token
         "user.created",
         "user.disabled",
         "user.sessions_revoked",

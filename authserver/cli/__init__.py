@@ -10,7 +10,18 @@ import sys
 
 import typer
 
-from authserver.cli import audit, clients, db, demo, keys, outbox, serve, status_lists, users
+from authserver.cli import (
+    audit,
+    clients,
+    db,
+    demo,
+    keys,
+    outbox,
+    registration_tokens,
+    serve,
+    status_lists,
+    users,
+)
 from authserver.context import RequestContext, enter_context, new_request_id
 from authserver.errors import AuthserverError
 
@@ -29,6 +40,7 @@ app.add_typer(keys.app, name="keys")
 app.add_typer(audit.app, name="audit")
 app.add_typer(status_lists.app, name="status-lists")
 app.add_typer(outbox.app, name="outbox")
+app.add_typer(registration_tokens.app, name="registration-tokens")
 
 
 def main() -> None:

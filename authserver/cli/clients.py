@@ -7,7 +7,7 @@ import typer
 
 from authserver.audit import record_event
 from authserver.cli.context import JsonOption, emit, transaction
-from authserver.clients.models import Client
+from authserver.clients.models import GRANT_TYPE_SHORT_NAMES, Client
 from authserver.clients.registration import (
     ClientSpec,
     RegistrationError,
@@ -26,7 +26,12 @@ Repeated = Annotated[list[str] | None, typer.Option()]
 def create(
     name: Annotated[str, typer.Option(help="A name people will recognise.")],
     grant_type: Annotated[
-        list[str], typer.Option(help="authorization_code, client_credentials, refresh_token.")
+        list[str],
+        typer.Option(
+            help="authorization_code, client_credentials, refresh_token,"
+            " urn:ietf:params:oauth:grant-type:device_code (or device_code),"
+            " urn:ietf:params:oauth:grant-type:token-exchange (or token-exchange)."
+        ),
     ],
     scope: Annotated[str, typer.Option(help='The scopes it may ask for: "a b c".')] = "",
     redirect_uri: Repeated = None,
@@ -49,12 +54,21 @@ def create(
         bool,
         typer.Option("--backchannel-logout-session-required", help="Logout Tokens must carry sid."),
     ] = False,
+    token_exchange_audience: Annotated[
+        list[str] | None,
+        typer.Option(help="An audience it may exchange a user's token for (RFC 8693)."),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Register a client; a confidential client's secret is printed once and never again."""
     spec = ClientSpec(
         name=name,
-        grant_types=[g for value in grant_type for g in re.split(r"[\s,]+", value) if g],
+        grant_types=[
+            GRANT_TYPE_SHORT_NAMES.get(g, g)
+            for value in grant_type
+            for g in re.split(r"[\s,]+", value)
+            if g
+        ],
         scope=scope,
         redirect_uris=redirect_uri or [],
         post_logout_redirect_uris=post_logout_redirect_uri or [],
@@ -64,6 +78,7 @@ def create(
         can_introspect=introspect,
         backchannel_logout_uri=backchannel_logout_uri,
         backchannel_logout_session_required=backchannel_logout_session_required,
+        token_exchange_audiences=token_exchange_audience or [],
     )
     try:
         validate(spec)  # a usage error is reported before the database is opened
@@ -124,5 +139,6 @@ def describe(client: Client) -> dict[str, Any]:
         "introspect": client.can_introspect,
         "backchannel_logout_uri": client.backchannel_logout_uri,
         "backchannel_logout_session_required": client.backchannel_logout_session_required,
+        "token_exchange_audiences": client.token_exchange_audiences,
         "created_at": client.created_at.isoformat(),
     }

@@ -41,6 +41,14 @@ class ClientCache:
             self._remember(client_id, client, now + self._ttl)
         return client
 
+    def forget(self, client_id: str) -> None:
+        """Drop what this process remembers of a client it just changed or deleted (after
+        the commit), so that the change holds here at once; other processes still see it
+        within the TTL."""
+        with self._lock:
+            self._entries.pop(client_id, None)
+            self._misses.pop(client_id, None)
+
     def knows(self, client_id: str) -> bool:
         """Whether `find` would answer from memory, without loading (a hit or a miss)."""
         now = time.monotonic()

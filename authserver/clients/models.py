@@ -1,6 +1,7 @@
 """The client table, and the Authlib `ClientMixin` answers it gives (RFC 6749 §2)."""
 
 from datetime import datetime
+from typing import Any
 
 from authlib.oauth2.rfc6749 import ClientMixin
 from sqlalchemy import JSON, Column, text
@@ -11,7 +12,17 @@ from authserver.clock import utcnow
 from authserver.db import moment_column
 from authserver.uris import redirect_uri_matches
 
-GRANT_TYPES = ("authorization_code", "client_credentials", "refresh_token")
+DEVICE_CODE = "urn:ietf:params:oauth:grant-type:device_code"  # RFC 8628 §3.4
+TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"  # noqa: S105 - RFC 8693 §2.1
+GRANT_TYPES = (
+    "authorization_code",
+    "client_credentials",
+    "refresh_token",
+    DEVICE_CODE,
+    TOKEN_EXCHANGE,
+)
+# What `clients create --grant-type` also accepts for the two long names.
+GRANT_TYPE_SHORT_NAMES = {"device_code": DEVICE_CODE, "token-exchange": TOKEN_EXCHANGE}
 CONFIDENTIAL_AUTH_METHODS = ("client_secret_basic", "client_secret_post")
 
 
@@ -42,12 +53,25 @@ class Client(SQLModel, ClientMixin, table=True):
     # this client received tokens in ends; `sid` is always sent, so either value holds.
     backchannel_logout_uri: str | None = Field(default=None, max_length=2000)
     backchannel_logout_session_required: bool = False
+    # RFC 7591 §2: how a dynamically registered client authenticates at the token endpoint
+    # (client_secret_basic, client_secret_post or none); None for a client the CLI made,
+    # which may use either secret method.
+    token_endpoint_auth_method: str | None = Field(default=None, max_length=32)
+    # RFC 7592 §3: the SHA-256 of the registration access token of a client registered at
+    # /register; None for any other client, which /register/{client_id} never manages.
+    registration_access_token_hash: str | None = Field(default=None, max_length=64)
+    # RFC 7591 §2: the descriptive metadata it registered (client_uri, contacts, jwks, ...).
+    registration_metadata: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
     created_at: datetime = Field(default_factory=utcnow, sa_column=moment_column())
     updated_at: datetime = Field(default_factory=utcnow, sa_column=moment_column())
 
     @property
     def is_public(self) -> bool:
         return self.secret_hash is None
+
+    @property
+    def registered_dynamically(self) -> bool:
+        return self.registration_access_token_hash is not None
 
     @property
     def scopes(self) -> frozenset[str]:
@@ -72,6 +96,9 @@ class Client(SQLModel, ClientMixin, table=True):
         return verify_client_secret(client_secret, self.secret_hash)
 
     def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
+        if self.token_endpoint_auth_method is not None:
+            # RFC 7591 §2: the method it registered, and no other.
+            return method == self.token_endpoint_auth_method
         if self.is_public:
             return method == "none"
         return method in CONFIDENTIAL_AUTH_METHODS

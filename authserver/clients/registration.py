@@ -2,8 +2,14 @@
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
-from authserver.clients.models import GRANT_TYPES, Client
+from authserver.clients.models import (
+    CONFIDENTIAL_AUTH_METHODS,
+    GRANT_TYPES,
+    TOKEN_EXCHANGE,
+    Client,
+)
 from authserver.clients.repository import ClientRepository
 from authserver.opaque import new_identifier, new_opaque_secret, opaque_hash
 from authserver.scopes import parse_scope
@@ -35,7 +41,12 @@ class ClientSpec:
     can_introspect: bool = False
     backchannel_logout_uri: str | None = None
     backchannel_logout_session_required: bool = False
+    token_exchange_audiences: list[str] = field(default_factory=list)
     client_id: str | None = None
+    # RFC 7591 §2, for a client registered at /register: its one authentication method
+    # (None: either secret method, or none for a public client) and descriptive metadata.
+    token_endpoint_auth_method: str | None = None
+    registration_metadata: dict[str, Any] | None = None
 
 
 def register_client(repository: ClientRepository, spec: ClientSpec) -> tuple[Client, str | None]:
@@ -55,6 +66,9 @@ def register_client(repository: ClientRepository, spec: ClientSpec) -> tuple[Cli
         can_introspect=spec.can_introspect,
         backchannel_logout_uri=spec.backchannel_logout_uri,
         backchannel_logout_session_required=spec.backchannel_logout_session_required,
+        token_exchange_audiences=list(dict.fromkeys(spec.token_exchange_audiences)),
+        token_endpoint_auth_method=spec.token_endpoint_auth_method,
+        registration_metadata=spec.registration_metadata,
     )
     return repository.add(client), secret
 
@@ -70,6 +84,12 @@ def validate(spec: ClientSpec) -> None:
     if spec.public and "client_credentials" in spec.grant_types:
         # RFC 6749 §4.4: only confidential clients may use client_credentials.
         raise RegistrationError("--public", "a public client cannot use client_credentials")
+    if spec.public and TOKEN_EXCHANGE in spec.grant_types:
+        # RFC 8693 §2.1: the client exchanging is a service acting for the user; it must
+        # authenticate, or anyone holding a user's token could have it re-issued.
+        raise RegistrationError("--public", "a public client cannot use token exchange")
+    _check_token_exchange(spec)
+    _check_auth_method(spec)
     if "authorization_code" in spec.grant_types and not spec.redirect_uris:
         raise RegistrationError("--redirect-uri", "authorization_code needs a redirect URI")
     if spec.scope and parse_scope(spec.scope) is None:
@@ -92,6 +112,27 @@ def validate(spec: ClientSpec) -> None:
         raise RegistrationError(
             "--backchannel-logout-session-required", "needs --backchannel-logout-uri"
         )
+
+
+def _check_auth_method(spec: ClientSpec) -> None:
+    method = spec.token_endpoint_auth_method
+    if method is None:
+        return
+    # RFC 7591 §2: "none" is a public client, the secret methods a confidential one.
+    expected = ("none",) if spec.public else CONFIDENTIAL_AUTH_METHODS
+    if method not in expected:
+        raise RegistrationError(
+            "token_endpoint_auth_method", f"must be one of {', '.join(expected)} for this client"
+        )
+
+
+def _check_token_exchange(spec: ClientSpec) -> None:
+    option = "--token-exchange-audience"
+    if TOKEN_EXCHANGE in spec.grant_types and not spec.token_exchange_audiences:
+        raise RegistrationError(option, f"{TOKEN_EXCHANGE} needs at least one audience")
+    if spec.token_exchange_audiences and TOKEN_EXCHANGE not in spec.grant_types:
+        raise RegistrationError(option, f"needs --grant-type {TOKEN_EXCHANGE}")
+    _check_each(option, spec.token_exchange_audiences, resource_uri_problem)
 
 
 def _check_each(option: str, values: list[str], problem_of: Callable[[str], str | None]) -> None:

@@ -34,3 +34,7 @@ class DeviceAuthorization(SQLModel, table=True):
     auth_time: datetime | None = Field(default=None, sa_column=moment_column(nullable=True))
     decided_at: datetime | None = Field(default=None, sa_column=moment_column(nullable=True))
     family_id: str | None = Field(default=None, max_length=64)
+
+    # Authlib's DeviceCredentialMixin: what the device code grant asks of it.
+    def get_scope(self) -> str:
+        return self.scope

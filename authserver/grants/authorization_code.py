@@ -55,6 +55,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
                 code_challenge_method=data["code_challenge_method"],
                 auth_time=login_session.auth_time,
                 expires_at=now + self.server.settings.authorization_code_ttl,
+                requested_claims=request.claims_request.stored(),
             )
         )
 
@@ -110,6 +111,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             now=now,
             ttl=settings.refresh_token_ttl,
             audience=audience,
+            requested_claims=code.requested_claims,
         )
         CodeRepository(db).record_family(code.code_hash, family.id)
         body = self.server.user_bearer_token(self.request, user.id, family, audience)

@@ -1,10 +1,13 @@
-"""OpenID Connect on the code grant: an id_token when `openid` was granted (OIDC Core §3.1.3.3)."""
+"""OpenID Connect on the code grant: an id_token when `openid` was granted (OIDC Core §3.1.3.3),
+with the user claims the `claims` parameter asked for in it (§5.5)."""
 
 from typing import Any
 
 from authlib.oauth2.rfc6749.grants import BaseGrant
 
+from authserver.grants.claims_request import ClaimsRequest
 from authserver.scopes import parse_scope
+from authserver.users.claims import user_claims
 
 
 class OpenIDCodeExtension:
@@ -20,6 +23,7 @@ class OpenIDCodeExtension:
             return
         request = grant.request
         code = request.authorization_code
+        asked = ClaimsRequest.from_stored(code.requested_claims).id_token
         body["id_token"] = grant.server.id_tokens.issue(
             client_id=request.client.client_id,
             subject=str(request.user.id),
@@ -27,4 +31,5 @@ class OpenIDCodeExtension:
             sid=code.session_id,
             nonce=code.nonce,
             access_token=body["access_token"],
+            user_claims=user_claims(request.user, asked),
         )

@@ -6,22 +6,22 @@ Order of checks, each per its RFC:
 2. The rest of the request (response_type, scope, PKCE, prompt, max_age) is validated
    by Authlib's grant with our checks; its errors go back to the redirect_uri with
    `state` and `iss` (RFC 9207).
-3. The browser's session, or a sign-in first (prompt=login and max_age force one;
-   prompt=none instead answers `login_required`). The way back from the login page keeps
-   every parameter and adds `sign_in_after`: the moment of the redirect, MACed with the
-   browser's secret over the other parameters. With it, only a session whose `auth_time`
-   is after that moment answers; without it (or with one tampered, or from another
-   browser), prompt=login and max_age ask again. So opening the way back directly,
-   on the old session, never gives a code.
-4. Consent, unless remembered or the client skips it (prompt=none: `consent_required`).
-5. A code, sent to the redirect_uri with `state` and `iss`.
-A consent decision comes back as a POST of the same parameters with a CSRF token.
+3. The browser's session, or a sign-in first (prompt=login and max_age force one, and so
+   does a `claims` request naming another user's `sub`; prompt=none instead answers
+   `login_required`). The way back from the login page is `http.sign_in_first`.
+4. prompt=select_account: the account page (`http.account_choice`), unless the user has
+   just signed in or chosen this account for this request.
+5. Consent, unless remembered or the client skips it (prompt=none: `consent_required`).
+   It covers the requested scope and the scopes of the claims the `claims` parameter
+   asks for (`grants.claims_request`).
+6. A code, sent to the redirect_uri with `state` and `iss`.
+A consent decision or an account choice comes back as a POST of the same parameters
+with a CSRF token.
 """
 
-import hashlib
 import re
-from datetime import UTC, datetime, timedelta
-from urllib.parse import urlencode, urlsplit
+from datetime import datetime, timedelta
+from urllib.parse import urlsplit
 
 from authlib.common.urls import add_params_to_uri
 from fastapi import APIRouter, Request
@@ -38,31 +38,31 @@ from authserver.errors import (
     LoginRequiredError,
     OAuth2Error,
 )
+from authserver.grants.claims_request import ClaimsRequest, parse_claims_request
+from authserver.http.account_choice import (
+    ACCOUNT_FIELD,
+    account_chosen,
+    account_page,
+    answer_account_choice,
+)
 from authserver.http.browser import BadFormError, Browser, read_page_form
 from authserver.http.forms import reject_nul
 from authserver.http.pages import error_page, render_page
-from authserver.login.csrf import csrf_token, csrf_token_matches
+from authserver.http.sign_in_first import microseconds, sign_in_first, signed_in_after
+from authserver.login.csrf import csrf_token, csrf_token_matches, parameters_digest
 from authserver.login.models import LoginSession
 from authserver.login.repository import ConsentRepository
 from authserver.oauth import FormRequest
+from authserver.scopes import SCOPE_DESCRIPTIONS
 from authserver.services import Services
 from authserver.users.models import User
 
 router = APIRouter()
 
-# select_account is accepted and needs nothing: a browser has one account here.
 _PROMPTS = frozenset({"none", "login", "consent", "select_account"})
 _SECONDS = re.compile(r"[0-9]{1,10}")
 _MAX_NONCE_LENGTH = 512
-_SCOPE_DESCRIPTIONS = {
-    "openid": "Know who you are when you sign in",
-    "profile": "See your username",
-    "email": "See your email address",
-}
 _INVALID_LINK = "This sign-in link is not valid"
-_SIGN_IN_AFTER = "sign_in_after"
-_MOMENT = re.compile(r"[0-9]{1,20}")
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @router.api_route("/authorize", methods=["GET", "POST"])
@@ -87,7 +87,8 @@ async def authorize(request: Request) -> Response:
 
 async def decide(request: Request) -> Response:
     """The consent form's answer (the authorization parameters, a CSRF token, a decision),
-    or an authorization request sent as a form (OIDC Core §3.1.2.1: GET and POST)."""
+    the account page's, or an authorization request sent as a form (OIDC Core §3.1.2.1:
+    GET and POST)."""
     browser = Browser.of(request)
     try:
         form = await read_page_form(request)
@@ -95,6 +96,11 @@ async def decide(request: Request) -> Response:
         return error_page(_INVALID_LINK, "The form could not be read.")
     fields = dict(form)
     services = request.app.state.services
+    if ACCOUNT_FIELD in fields:
+        pairs = [(name, value) for name, value in form if name not in ("csrf_token", ACCOUNT_FIELD)]
+        answer = (fields[ACCOUNT_FIELD], fields.get("csrf_token", ""))
+        response = await run_in_threadpool(_choose_account, services, browser, pairs, answer)
+        return browser.keep_csrf_secret(response)
     if "decision" not in fields:
         pairs = [(name, value) for name, value in form if value]
         response = await run_in_threadpool(_authorize, services, browser, pairs)
@@ -130,14 +136,26 @@ def _authorize(
             grant = services.oauth.get_consent_grant(request, end_user=user)
             prompts, max_age = _prompts(request), _max_age(request)
             _check_nonce(request)
+            claims = parse_claims_request(request.payload.data.get("claims")).within(client.scopes)
+            after = signed_in_after(browser, pairs)
             fresh_enough = login_session is not None and _fresh_enough(
-                prompts, max_age, login_session, now, _signed_in_after(browser, pairs)
+                prompts, max_age, login_session, now, after
             )
-            if user is None or login_session is None or not fresh_enough:
+            if (
+                user is None
+                or login_session is None
+                or not fresh_enough
+                or _is_another_user(claims, user, after)
+            ):
                 if "none" in prompts:
                     raise LoginRequiredError()
-                return _sign_in_first(browser, issuer, pairs, now)
-            scopes = frozenset(request.scope.split())
+                return sign_in_first(browser, issuer, pairs, now)
+            # OIDC Core §3.1.2.1 select_account: asked once, answered by a sign-in made
+            # for this request or by "Continue" on this session (no loop).
+            choose = "select_account" in prompts and decision is None and after is None
+            if choose and not account_chosen(browser, login_session, pairs):
+                return account_page(browser, client, user, login_session, pairs)
+            scopes = frozenset(request.scope.split()) | claims.scopes
             consents = ConsentRepository(db)
             if decision is None:
                 remembered = scopes <= consents.granted_scopes(user.id, client.client_id)
@@ -161,9 +179,10 @@ def _authorize(
                     user_id=user.id,
                     username=user.username,
                     client_id=client.client_id,
-                    scope=request.scope,
+                    scope=" ".join(dict.fromkeys([*request.scope.split(), *sorted(claims.scopes)])),
                 )
             request.login_session = login_session
+            request.claims_request = claims
             _, _, headers = grant.create_authorization_response(redirect_uri, user)
             return _redirect(dict(headers)["Location"], issuer)
     except OAuth2Error as error:
@@ -189,6 +208,28 @@ def _client_and_redirect_uri(
             _INVALID_LINK, "The redirect URI is missing or not registered for this application."
         )
     return client, redirect_uris[0]
+
+
+def _choose_account(
+    services: Services, browser: Browser, pairs: list[tuple[str, str]], answer: tuple[str, str]
+) -> Response:
+    found = _client_and_redirect_uri(services, pairs)
+    if isinstance(found, Response):
+        return found
+    choice, token = answer
+    with services.database.transaction() as db:
+        return answer_account_choice(db, browser, services.settings.issuer, pairs, choice, token)
+
+
+def _is_another_user(claims: ClaimsRequest, user: User, signed_in_after: int | None) -> bool:
+    """OIDC Core §5.5.1: a `sub` value asked for the id_token names the only user the
+    answer may be about. Another user signed in is asked to sign in as that one; if the
+    sign-in this request asked for was still another user's, the request is refused."""
+    if claims.subject is None or claims.subject == str(user.id):
+        return False
+    if signed_in_after is not None:
+        raise AccessDeniedError("The signed-in user is not the one the request names.")
+    return True
 
 
 def _check_nonce(request: FormRequest) -> None:
@@ -224,51 +265,11 @@ def _fresh_enough(
     """Whether the session may answer this request, or the user must sign in again."""
     if signed_in_after is not None:
         # Back from the sign-in this request asked for: only a session begun after it.
-        return _microseconds(login_session.auth_time) > signed_in_after
+        return microseconds(login_session.auth_time) > signed_in_after
     if "login" in prompts:
         return False
     # OIDC Core §3.1.2.1: max_age is the allowed seconds since the user last signed in.
     return max_age is None or now - login_session.auth_time <= timedelta(seconds=max_age)
-
-
-def _sign_in_first(
-    browser: Browser, issuer: str, pairs: list[tuple[str, str]], now: datetime
-) -> Response:
-    """To the login page, coming back here with every parameter and a `sign_in_after`
-    marker: the sign-in about to happen satisfies prompt=login and max_age, and no
-    session older than this moment ever will."""
-    kept = [(name, value) for name, value in pairs if name != _SIGN_IN_AFTER]
-    moment = _microseconds(now)
-    marker = f"{moment}.{csrf_token(browser.csrf_secret, _marker_purpose(moment, kept))}"
-    next_path = "/authorize?" + urlencode([*kept, (_SIGN_IN_AFTER, marker)])
-    return RedirectResponse(
-        f"{issuer}/login?{urlencode({'next': next_path})}",
-        303,
-        headers={"Cache-Control": "no-store"},
-    )
-
-
-def _signed_in_after(browser: Browser, pairs: list[tuple[str, str]]) -> int | None:
-    """The moment (µs since the epoch) a sign-in was asked for, if the request carries a
-    marker this browser was given for exactly these parameters; else None."""
-    markers = [value for name, value in pairs if name == _SIGN_IN_AFTER]
-    if len(markers) != 1:
-        return None
-    moment, _, mac = markers[0].partition(".")
-    if not _MOMENT.fullmatch(moment):
-        return None
-    kept = [(name, value) for name, value in pairs if name != _SIGN_IN_AFTER]
-    if not csrf_token_matches(browser.csrf_secret, _marker_purpose(int(moment), kept), mac):
-        return None
-    return int(moment)
-
-
-def _marker_purpose(moment: int, pairs: list[tuple[str, str]]) -> str:
-    return f"sign-in-after:{moment}:{_digest(pairs)}"
-
-
-def _microseconds(moment: datetime) -> int:
-    return (moment - _EPOCH) // timedelta(microseconds=1)
 
 
 def _consent_page(
@@ -284,7 +285,7 @@ def _consent_page(
         "consent.html",
         client_name=client.name,
         username=user.username,
-        scopes=[{"name": s, "description": _SCOPE_DESCRIPTIONS.get(s)} for s in ordered],
+        scopes=[{"name": s, "description": SCOPE_DESCRIPTIONS.get(s)} for s in ordered],
         parameters=pairs,
         csrf_token=csrf_token(browser.csrf_secret, _consent_purpose(login_session, pairs)),
         redirect_host=urlsplit(dict(pairs)["redirect_uri"]).netloc or dict(pairs)["redirect_uri"],
@@ -293,12 +294,7 @@ def _consent_page(
 
 def _consent_purpose(login_session: LoginSession, pairs: list[tuple[str, str]]) -> str:
     """Binds a consent form to this session and exactly these authorization parameters."""
-    return f"consent:{login_session.sid}:{_digest(pairs)}"
-
-
-def _digest(pairs: list[tuple[str, str]]) -> str:
-    """The authorization parameters, whatever their order, as one hash to bind a MAC to."""
-    return hashlib.sha256(urlencode(sorted(pairs)).encode()).hexdigest()
+    return f"consent:{login_session.sid}:{parameters_digest(pairs)}"
 
 
 def _redirect(location: str, issuer: str) -> Response:

@@ -1,8 +1,8 @@
 """Reading an OAuth form body strictly (RFC 6749 §3.1, Appendix B).
 
 application/x-www-form-urlencoded only, at most 16 KiB and 64 fields, strict UTF-8;
-a repeated parameter is an error (only RFC 8707 `resource` may repeat); a parameter
-without a value counts as absent.
+a repeated parameter is an error (only RFC 8707 `resource` and RFC 8693 `audience` may
+repeat); a parameter without a value counts as absent.
 """
 
 from urllib.parse import parse_qsl
@@ -14,7 +14,7 @@ from authserver.errors import InvalidRequestError
 
 MAX_BODY_BYTES = 16 * 1024
 MAX_FIELDS = 64
-REPEATABLE = frozenset({"resource"})
+REPEATABLE = frozenset({"resource", "audience"})
 _FORM_TYPE = "application/x-www-form-urlencoded"
 
 

@@ -1,4 +1,9 @@
-"""The login page (/login): a username and password form that starts an SSO session."""
+"""The login page (/login): a username and password form that starts an SSO session.
+
+Coming from /authorize, the page names the application, and the request's `login_hint`
+(OIDC Core §3.1.2.1) is the username input's initial value: escaped, dropped when it
+could not be a username, and used for nothing else.
+"""
 
 import asyncio
 from urllib.parse import parse_qs, urlsplit
@@ -22,6 +27,7 @@ LOGIN_PURPOSE = "login"
 SIGNED_IN_PURPOSE = "logout"
 FAILED = "Incorrect username or password."
 _MAX_NEXT_LENGTH = 4000
+_MAX_USERNAME_LENGTH = 150  # the login form's `maxlength`, and the users table's
 HASH_SLOT_TIMEOUT_SECONDS = 5.0
 
 
@@ -46,7 +52,8 @@ async def login_page(request: Request) -> Response:
             )
             return browser.keep_csrf_secret(page)
     client_name = await run_in_threadpool(_client_name, request.app.state.services, next_path)
-    return browser.keep_csrf_secret(_form(browser, next_path, client_name=client_name))
+    page = _form(browser, next_path, _login_hint(next_path), client_name=client_name)
+    return browser.keep_csrf_secret(page)
 
 
 async def login(request: Request) -> Response:
@@ -146,6 +153,16 @@ def _client_name(services: Services, next_path: str | None) -> str | None:
     client_ids = parse_qs(urlsplit(next_path).query).get("client_id", [])
     client = services.oauth.query_client(client_ids[0]) if len(client_ids) == 1 else None
     return client.name if client else None
+
+
+def _login_hint(next_path: str | None) -> str:
+    """The authorization request's `login_hint`, if it could be a username; else ""."""
+    if not next_path or not next_path.startswith("/authorize?"):
+        return ""
+    hints = parse_qs(urlsplit(next_path).query).get("login_hint", [])
+    if len(hints) != 1 or len(hints[0]) > _MAX_USERNAME_LENGTH or not hints[0].isprintable():
+        return ""
+    return hints[0]
 
 
 def _active_session(services: Services, browser: Browser) -> LoginSession | None:

@@ -15,7 +15,7 @@ _templates = Environment(
 
 STYLESHEET_PATH = "/assets/authserver.css"
 # Where a person, not a program, is the reader: errors there are pages, not JSON.
-PAGE_PATHS = frozenset({"/login", "/authorize", "/logout"})
+PAGE_PATHS = frozenset({"/login", "/authorize", "/logout", "/device"})
 STYLESHEET = (Path(__file__).parent / "assets" / "authserver.css").read_bytes()
 
 # SECURITY-CHECKLIST (HTML): no script at all, no framing, no referrer, no sniffing.

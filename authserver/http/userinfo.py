@@ -1,4 +1,5 @@
-"""The UserInfo endpoint (/userinfo, OIDC Core §5.3): claims of the token's user, by scope.
+"""The UserInfo endpoint (/userinfo, OIDC Core §5.3): claims of the token's user, by scope
+(§5.4) and by the `claims` parameter of the authorization (§5.5, kept with the family).
 
 Any active access token of this issuer whose scope includes `openid` is accepted,
 whatever its `aud` (CONTRACT.md). Errors are RFC 6750 §3: 401 `invalid_token` with
@@ -13,11 +14,14 @@ from starlette.responses import Response
 
 from authserver.clock import utcnow
 from authserver.errors import InsufficientScopeError, InvalidTokenError, OAuth2Error
+from authserver.grants.claims_request import ClaimsRequest
 from authserver.jose import JwtRejected
 from authserver.oauth import error_response, json_response, unexpected_error_response
 from authserver.services import Services
+from authserver.tokens.models import TokenFamily
 from authserver.tokens.validity import access_token_is_active
 from authserver.tokens.verification import verify_jwt
+from authserver.users.claims import claims_of_scopes, user_claims
 from authserver.users.models import User
 
 router = APIRouter()
@@ -65,17 +69,11 @@ def _user_claims(services: Services, token: str) -> dict[str, Any]:
         user = db.get(User, int(claims["sub"])) if claims["sub"].isdigit() else None
         if user is None or "fid" not in claims or not access_token_is_active(db, claims, now):
             raise InvalidTokenError(status_code=401)
+        family = db.get(TokenFamily, claims["fid"])
     if "openid" not in scopes:
         raise InsufficientScopeError()
-    answer: dict[str, Any] = {"sub": str(user.id)}
-    if "profile" in scopes:
-        answer["preferred_username"] = user.username
-        answer["name"] = user.username
-        answer["updated_at"] = int(user.updated_at.timestamp())
-    if "email" in scopes and user.email:
-        answer["email"] = user.email
-        answer["email_verified"] = False  # this server never verifies addresses
-    return answer
+    asked = ClaimsRequest.from_stored(family.requested_claims if family else None).userinfo
+    return {"sub": str(user.id), **user_claims(user, claims_of_scopes(scopes) | asked)}
 
 
 def _bearer_error(error: OAuth2Error) -> Response:

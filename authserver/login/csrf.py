@@ -9,6 +9,7 @@ taken from one form does not fit another.
 import base64
 import hashlib
 import hmac
+from urllib.parse import urlencode
 
 from authserver.opaque import new_opaque_secret
 
@@ -29,3 +30,8 @@ def csrf_token_matches(browser_secret: str | None, purpose: str, presented: str 
     expected = csrf_token(browser_secret, purpose).encode()
     # As bytes: compare_digest refuses str with non-ASCII characters (a hostile form).
     return hmac.compare_digest(expected, presented.encode("utf-8", "surrogatepass"))
+
+
+def parameters_digest(pairs: list[tuple[str, str]]) -> str:
+    """Request parameters, whatever their order, as one hash to bind a token to."""
+    return hashlib.sha256(urlencode(sorted(pairs)).encode()).hexdigest()

@@ -15,7 +15,13 @@ REQUEST_BUCKETS_SECONDS = (
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
 )  # fmt: skip
 HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
-GRANT_TYPES = ("authorization_code", "client_credentials", "refresh_token")
+GRANT_TYPES = (
+    "authorization_code",
+    "client_credentials",
+    "refresh_token",
+    "urn:ietf:params:oauth:grant-type:device_code",
+    "urn:ietf:params:oauth:grant-type:token-exchange",
+)
 REVOCATION_KINDS = ("access_token", "refresh_token", "family", "session", "user")
 LOGIN_RESULTS = ("success", "failure")
 LIMITERS = ("login", "client")

@@ -27,20 +27,23 @@ class AccessTokenIssuer(TokenSigner):
         scope: str,
         extra: Mapping[str, object] | None = None,
         status: StatusReference | None = None,
+        not_after: int | None = None,
     ) -> IssuedAccessToken:
         """Sign a token with the RFC 9068 §2.2 claims; `scope` is omitted when empty;
         `status` names the token's status-list entry (draft-ietf-oauth-status-list §6.1).
 
         `extra` adds claims of a user's grant: `auth_time` (RFC 9068 §2.2.1), `sid` (the
         sign-in session) and `fid` (the token family, so that revoking it revokes this).
+        `not_after` caps `exp` (an exchanged token never outlives its subject token).
         """
         now = int(utcnow().timestamp())
+        expires_in = self._ttl if not_after is None else max(0, min(self._ttl, not_after - now))
         jti = secrets.token_urlsafe(16)
         claims: dict[str, object] = {
             "iss": self.issuer,
             "sub": subject,
             "aud": audience,
-            "exp": now + self._ttl,
+            "exp": now + expires_in,
             "iat": now,
             "jti": jti,
             "client_id": client_id,
@@ -52,4 +55,4 @@ class AccessTokenIssuer(TokenSigner):
         if status is not None:
             claims["status"] = status.claim(self.issuer)
         token = self._sign(ACCESS_TOKEN_TYPE, claims)
-        return IssuedAccessToken(token=token, expires_in=self._ttl, jti=jti)
+        return IssuedAccessToken(token=token, expires_in=expires_in, jti=jti)

@@ -24,6 +24,7 @@ def start_family(
     now: datetime,
     ttl: timedelta,
     audience: str | list[str] | None = None,
+    requested_claims: dict[str, list[str]] | None = None,
 ) -> TokenFamily:
     family = TokenFamily(
         id=new_identifier(),
@@ -32,6 +33,7 @@ def start_family(
         session_id=session_id,
         scope=scope,
         audience=[audience] if isinstance(audience, str) else audience,
+        requested_claims=requested_claims,
         auth_time=auth_time,
         created_at=now,
         expires_at=now + ttl,

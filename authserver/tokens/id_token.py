@@ -1,8 +1,12 @@
 """ID tokens (OpenID Connect Core §2), signed RS256 with the current key.
 
 Their header never says `typ: at+jwt`, so no verifier can take one for an access token
-(RFC 9068 §2.1, RFC 8725 §3.11).
+(RFC 9068 §2.1, RFC 8725 §3.11). User claims (`users.claims`) are added only where the
+`claims` request parameter asked for them in the id_token (OIDC Core §5.5); they never
+replace one of the claims above.
 """
+
+from collections.abc import Mapping
 
 from authlib.oidc.core.util import create_half_hash
 
@@ -20,9 +24,11 @@ class IdTokenIssuer(TokenSigner):
         sid: str | None,
         nonce: str | None,
         access_token: str,
+        user_claims: Mapping[str, object] | None = None,
     ) -> str:
         now = int(utcnow().timestamp())
         claims: dict[str, object] = {
+            **(user_claims or {}),
             "iss": self.issuer,
             "sub": subject,
             "aud": client_id,

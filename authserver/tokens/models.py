@@ -31,6 +31,11 @@ class AuthorizationCode(SQLModel, table=True):
     consumed_at: datetime | None = Field(default=None, sa_column=moment_column(nullable=True))
     # The family the code's tokens belong to, so that a replay can revoke them.
     family_id: str | None = Field(default=None, max_length=64)
+    # OIDC Core §5.5: the user claims the `claims` parameter asked for, by member
+    # (`grants.claims_request`); None without one.
+    requested_claims: dict[str, list[str]] | None = Field(
+        default=None, sa_column=Column(JSON, nullable=True)
+    )
 
     # Authlib's AuthorizationCodeMixin (RFC 6749, RFC 7636, OIDC Core).
     def get_redirect_uri(self) -> str:
@@ -66,6 +71,10 @@ class TokenFamily(SQLModel, table=True):
     # `resource` gets it back, one with `resource` may narrow it, never widen it. None for
     # families granted before it was remembered (migration 0010): the default audience.
     audience: list[str] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    # The code's `requested_claims`: what /userinfo adds for this family's access tokens.
+    requested_claims: dict[str, list[str]] | None = Field(
+        default=None, sa_column=Column(JSON, nullable=True)
+    )
     auth_time: datetime = Field(sa_column=moment_column())
     created_at: datetime = Field(default_factory=utcnow, sa_column=moment_column())
     expires_at: datetime = Field(sa_column=moment_column(index=True))

@@ -64,6 +64,26 @@ def test_clients_delete_removes_the_client_and_an_unknown_one_exits_1(
     assert "no client" in again.stderr
 
 
+@pytest.mark.e2e
+def test_clients_create_takes_the_rfc_grant_names_and_their_short_forms(
+    environment: dict[str, str],
+) -> None:
+    """CONTRACT: `--grant-type urn:ietf:params:oauth:grant-type:device_code` (or
+    `device_code`), the same for token exchange, and `--token-exchange-audience`."""
+    device = "urn:ietf:params:oauth:grant-type:device_code"
+    exchange = "urn:ietf:params:oauth:grant-type:token-exchange"
+    for device_name, exchange_name in ((device, exchange), ("device_code", "token-exchange")):
+        created = run_cli(
+            environment, "clients", "create", "--name", "Gateway",
+            "--grant-type", device_name, "--grant-type", exchange_name,
+            "--token-exchange-audience", "https://billing.example.test", "--json",
+        )  # fmt: skip
+        assert created.returncode == 0, created.stderr
+        client = json.loads(created.stdout)
+        assert client["grant_types"] == [device, exchange]
+        assert client["token_exchange_audiences"] == ["https://billing.example.test"]
+
+
 @pytest.mark.parametrize(
     "arguments",
     [
@@ -83,6 +103,19 @@ def test_clients_delete_removes_the_client_and_an_unknown_one_exits_1(
             "clients", "create", "--name", "x", "--grant-type", "client_credentials",
             "--scope", 'a"b',
         ],
+        ["clients", "create", "--name", "x", "--grant-type", "token-exchange"],
+        [
+            "clients", "create", "--name", "x", "--grant-type", "token-exchange", "--public",
+            "--token-exchange-audience", "https://billing.example.test",
+        ],
+        [
+            "clients", "create", "--name", "x", "--grant-type", "client_credentials",
+            "--token-exchange-audience", "https://billing.example.test",
+        ],
+        [
+            "clients", "create", "--name", "x", "--grant-type", "token-exchange",
+            "--token-exchange-audience", "not a uri",
+        ],
         ["clients", "frobnicate"],
         ["serve", "--port", "not-a-port"],
         ["users", "create", "--username", "eve"],
@@ -95,6 +128,10 @@ def test_clients_delete_removes_the_client_and_an_unknown_one_exits_1(
         "http-redirect-off-loopback",
         "redirect-with-fragment",
         "malformed-scope",
+        "token-exchange-without-audience",
+        "public-token-exchange",
+        "exchange-audience-without-grant",
+        "exchange-audience-not-a-uri",
         "unknown-command",
         "bad-port",
         "password-not-from-stdin",
@@ -218,6 +255,8 @@ def test_db_purge_reports_what_it_deleted(environment: dict[str, str]) -> None:
         "audit_events",
         "status_lists",
         "outbox_messages",
+        "device_authorizations",
+        "initial_access_tokens",
     }
     assert all(isinstance(n, int) for n in counts.values())
 

@@ -13,13 +13,24 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlmodel import select
 
+from authserver.clients.models import DEVICE_CODE
 from authserver.db import Database
 from authserver.login.throttle import FREE_ATTEMPTS_PER_ACCOUNT
+from authserver.tokens.models import TokenFamily
 from tests.conftest import database_for_a_test
 from tests.e2e.processes import cli_environment, running_server
 from tests.factories import make_client, make_user, make_web_app
-from tests.flows import Pkce, code_of, csrf_token_of, extra_attempts_within, grant_for
+from tests.flows import (
+    Pkce,
+    approve_device,
+    code_of,
+    csrf_token_of,
+    extra_attempts_within,
+    grant_for,
+    sign_in,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgresql]
 
@@ -214,3 +225,39 @@ def test_parallel_password_guesses_stay_within_the_throttle(
     assert len(verified) <= FREE_ATTEMPTS_PER_ACCOUNT + extra_attempts_within(seconds)
     assert throttled, "no guess of the burst was throttled"
     assert all("Retry-After" in r.headers for r in throttled)
+
+
+def test_of_parallel_polls_of_one_approved_device_code_one_gets_the_tokens(
+    pg_database: Database, environment: dict[str, str]
+) -> None:
+    """RFC 8628 §3.5 with a device polling from several connections at once: the
+    approved authorization is consumed by one conditional UPDATE, so exactly one poll
+    gets tokens, and one family exists for it."""
+    device, _ = make_client(
+        pg_database, name="TV", grant_types=[DEVICE_CODE], scope="openid", public=True
+    )
+    make_user(pg_database)
+    with two_workers(environment) as (base_url, browser):
+        assert sign_in(browser).status_code == 303
+        for _ in range(ROUNDS // 2):
+            codes = browser.post(
+                "/device_authorization", data={"client_id": device.client_id}
+            ).json()
+            assert approve_device(browser, codes["user_code"]).status_code == 200
+            data = {
+                "grant_type": DEVICE_CODE,
+                "device_code": codes["device_code"],
+                "client_id": device.client_id,
+            }
+
+            def poll(client: httpx.Client, data: dict[str, str] = data) -> httpx.Response:
+                return client.post("/token", data=data)
+
+            responses = at_once([poll] * PARALLEL, base_url)
+            assert statuses(responses) == [200] + [400] * (PARALLEL - 1)
+            assert {r.json()["error"] for r in responses if r.status_code == 400} == {
+                "invalid_grant"
+            }
+    with pg_database.transaction() as db:
+        families = db.exec(select(TokenFamily).where(TokenFamily.client_id == device.client_id))
+        assert len(families.all()) == ROUNDS // 2

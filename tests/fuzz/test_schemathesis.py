@@ -43,14 +43,17 @@ from schemathesis.checks import (
 from schemathesis.python.asgi import shutdown_lifespans
 
 from authserver.app import create_app
+from authserver.clock import utcnow
 from authserver.db import Database
 from authserver.http.openapi import openapi_document
+from authserver.registration.tokens import issue_initial_access_token
 from authserver.schema import upgrade_database
 from authserver.settings import Settings
 from tests.conftest import ISSUER, make_settings
 from tests.factories import WEB_APP_REDIRECT_URI, make_client, make_user, make_web_app
 from tests.flows import Grant, Pkce, csrf_token_of, grant_for, sign_in
 from tests.fuzz.conftest import FUZZ_CASES
+from tests.http.registration import WEB_APP_METADATA, register
 from tests.http.tokens import basic, request_token
 
 MAX_EXAMPLES = 50
@@ -86,6 +89,8 @@ class Known:
     login_csrf: str  # that browser's CSRF token for the login form
     leaving: dict[str, str]  # another signed-in browser, for /logout
     logout_csrf: str  # that browser's CSRF token for the logout form
+    initial_access_token: str  # for /register (RFC 7591 §3), good for many registrations
+    registered: tuple[str, str]  # a client's id and registration access token (RFC 7592)
 
 
 @pytest.fixture(scope="module")
@@ -115,6 +120,8 @@ def known(fuzz_settings: Settings) -> Known:
     try:
         service, service_secret = make_client(database)
         web_app, web_secret = make_web_app(database)
+        with database.transaction() as session:
+            initial = issue_initial_access_token(session, utcnow(), max_uses=10_000).token
     finally:
         database.dispose()
     assert service_secret is not None and web_secret is not None
@@ -126,6 +133,7 @@ def known(fuzz_settings: Settings) -> Known:
         login_csrf = csrf_token_of(browser.get("/login", params={"next": "/login"}).text)
         cookies = dict(browser.cookies)
         service_token = request_token(browser, service.client_id, service_secret).json()
+        registered = register(browser, initial, WEB_APP_METADATA).json()
     with TestClient(create_app(fuzz_settings), base_url=ISSUER) as leaving:
         assert sign_in(leaving).status_code == 303
         logout_csrf = csrf_token_of(leaving.get("/login").text)
@@ -141,6 +149,8 @@ def known(fuzz_settings: Settings) -> Known:
         login_csrf=login_csrf,
         leaving=leaving_cookies,
         logout_csrf=logout_csrf,
+        initial_access_token=initial,
+        registered=(registered["client_id"], registered["registration_access_token"]),
     )
 
 
@@ -202,6 +212,14 @@ def _adjustments(known: Known) -> dict[str, list[list[Adjust]]]:
         ],
         "/login": [[_both(signed_in, login), signed_in, _as_generated]],
         "/logout": [[_both(leaving, logout), leaving, _as_generated]],
+        "/register": [
+            [_bearer(known.initial_access_token), _as_generated],
+            [_valid_metadata, _as_generated],
+        ],
+        "/register/{client_id}": [
+            [_manages(*known.registered), _as_generated],
+            [_valid_metadata, _as_generated],
+        ],
     }
 
 
@@ -265,6 +283,25 @@ def _bearer(token: str) -> Adjust:
         headers["Authorization"] = f"Bearer {token}"
 
     return adjust
+
+
+def _manages(client_id: str, registration_access_token: str) -> Adjust:
+    """The registered client's path, token and (in an update's body) client_id."""
+
+    def adjust(case: schemathesis.Case, headers: dict[str, str]) -> None:
+        case.path_parameters = {**(case.path_parameters or {}), "client_id": client_id}
+        headers["Authorization"] = f"Bearer {registration_access_token}"
+        if isinstance(case.body, dict):
+            case.body["client_id"] = client_id
+
+    return adjust
+
+
+def _valid_metadata(case: schemathesis.Case, _: dict[str, str]) -> None:
+    """A web app's whole metadata as the body (keeping an update's client_id)."""
+    if isinstance(case.body, dict):
+        kept = {name: case.body[name] for name in ("client_id",) if name in case.body}
+        case.body = {**WEB_APP_METADATA, **kept}
 
 
 def _cookies(cookies: dict[str, str]) -> Adjust:

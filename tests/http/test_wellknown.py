@@ -24,7 +24,10 @@ def test_discovery_names_only_what_is_implemented(http: TestClient, path: str) -
         "authorization_code",
         "client_credentials",
         "refresh_token",
+        "urn:ietf:params:oauth:grant-type:device_code",  # RFC 8628
+        "urn:ietf:params:oauth:grant-type:token-exchange",  # RFC 8693
     }
+    assert metadata["device_authorization_endpoint"] == f"{ISSUER}/device_authorization"
     assert metadata["revocation_endpoint"] == f"{ISSUER}/revoke"
     assert metadata["introspection_endpoint"] == f"{ISSUER}/introspect"
     assert set(metadata["token_endpoint_auth_methods_supported"]) == {

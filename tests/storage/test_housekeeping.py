@@ -8,10 +8,12 @@ from authserver.audit.models import AuditEvent
 from authserver.backchannel.models import OutboxMessage
 from authserver.clock import utcnow
 from authserver.db import Database
+from authserver.device_flow.models import DeviceAuthorization
 from authserver.housekeeping import CODE_MEMORY, purge_expired
 from authserver.login.models import KnownDevice, LoginSession, LoginThrottle
 from authserver.login.sessions import start_session
 from authserver.login.throttle import FORGET_AFTER
+from authserver.registration.models import InitialAccessToken
 from authserver.statuslists.models import StatusList
 from authserver.tokens.families import issue_refresh_token, start_family
 from authserver.tokens.models import AuthorizationCode, RefreshToken, TokenFamily
@@ -84,6 +86,21 @@ def test_purge_deletes_only_what_nothing_can_accept_any_more(database: Database)
                     next_attempt_at=long_ago, delivered_at=delivered, given_up_at=given_up,
                 )
             )  # fmt: skip
+        for token_hash, expires in (("old", now), ("new", now + timedelta(minutes=1))):
+            session.add(
+                InitialAccessToken(
+                    token_hash=token_hash, created_at=long_ago, expires_at=expires, max_uses=1
+                )
+            )
+        # A device authorization is kept a day past its expiry, like a code.
+        for code, expires in (("old", now - timedelta(days=2)), ("new", now - timedelta(hours=1))):
+            session.add(
+                DeviceAuthorization(
+                    device_code_hash=code, user_code=code.upper().ljust(8, "X"),
+                    client_id=client.client_id, interval=5, created_at=expires,
+                    expires_at=expires,
+                )
+            )  # fmt: skip
 
     with database.transaction() as session:
         purged = purge_expired(session, now, ACCESS_TTL, audit_retention=timedelta(days=90))
@@ -98,6 +115,8 @@ def test_purge_deletes_only_what_nothing_can_accept_any_more(database: Database)
         "audit_events": 1,
         "status_lists": 1,
         "outbox_messages": 2,
+        "device_authorizations": 1,
+        "initial_access_tokens": 1,
     }
     with database.transaction() as session:
         assert len(session.exec(select(TokenFamily)).all()) == 1

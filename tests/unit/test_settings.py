@@ -258,6 +258,7 @@ INVALID_VALUES = {
     "default_audience": " ",
     "client_cache_ttl": "soon",
     "client_rate_limit": "fast",
+    "registration": "closed",
     "id_token_ttl": "PT0.5S",
     "jwt_leeway": "61",
     "authorization_code_ttl": "601",
@@ -282,6 +283,8 @@ INVALID_VALUES = {
     "status_list_rollover": "59",
     "outbound_allow_private": "sometimes",
     "outbox_interval": "0",
+    "device_code_ttl": "59",
+    "device_code_interval": "61",
     "outbox_max_backoff": "7200",
     "backchannel_logout_give_up": "0",
 }

@@ -1,6 +1,7 @@
 """The operations of the OpenAPI description, one function per endpoint, as on the wire."""
 
 from authserver.http.cors import CORS_PATHS
+from authserver.http.openapi.device import device_paths, grant_requests
 from authserver.http.openapi.pieces import (
     CLIENT,
     CLIENT_AUTH,
@@ -26,11 +27,15 @@ from authserver.http.openapi.pieces import (
     redirect_answer,
     ref,
 )
+from authserver.http.openapi.registration import registration_paths
 
 # -- Operations ----------------------------------------------------------------------------
 
 
-_RESOURCE_ENCODING = {"resource": {"style": "form", "explode": True}}
+_RESOURCE_ENCODING = {
+    "resource": {"style": "form", "explode": True},
+    "audience": {"style": "form", "explode": True},
+}
 _AUTHORIZATION: dict[str, tuple[Schema, str]] = {
     "response_type": ({"const": "code"}, "RFC 6749 §4.1.1: only the code flow."),
     "client_id": (VALUE, "A registered client."),
@@ -45,7 +50,15 @@ _AUTHORIZATION: dict[str, tuple[Schema, str]] = {
         "RFC 7636 §4.2: BASE64URL(SHA256(code_verifier)), required.",
     ),
     "code_challenge_method": ({"const": "S256"}, "RFC 7636: S256 only, required."),
+    "claims": (
+        {"type": "string", "maxLength": 4096},
+        "OIDC Core §5.5: a JSON object with userinfo and id_token members naming claims.",
+    ),
+    "login_hint": (TEXT, "OIDC Core §3.1.2.1: the login page's initial username."),
+    "ui_locales": (TEXT, "OIDC Core §3.1.2.1: accepted and ignored (pages are in English)."),
+    "claims_locales": (TEXT, "OIDC Core §5.2: accepted and ignored."),
     "sign_in_after": (TEXT, "Set by this server on the way back from the login page."),
+    "account_chosen": (TEXT, "Set by this server after Continue on the account page."),
 }
 _AUTHORIZATION_REQUIRED = [
     "response_type",
@@ -58,7 +71,10 @@ _AUTHORIZATION_REQUIRED = [
 
 def _authorize_responses() -> dict[str, Schema]:
     return {
-        "200": page_answer("The consent page, when the user has not yet approved these scopes."),
+        "200": page_answer(
+            "The consent page, when the user has not yet approved these scopes, or the "
+            "account page (prompt=select_account)."
+        ),
         "302": redirect_answer(
             "To the verified redirect_uri with `code`, or `error` (RFC 6749 §4.1.2.1): "
             "invalid_request, unauthorized_client, unsupported_response_type, invalid_scope, "
@@ -69,7 +85,7 @@ def _authorize_responses() -> dict[str, Schema]:
         "303": redirect_answer("To the login page first, coming back here afterwards."),
         "400": page_answer(
             "An error page: client_id or redirect_uri cannot be verified, so no redirect "
-            "(RFC 6749 §4.1.2.1), or the consent form expired."
+            "(RFC 6749 §4.1.2.1), or the consent or account form expired."
         ),
         **page_failure_answers(),
     }
@@ -83,6 +99,10 @@ def _authorize() -> Schema:
     consent = {name: schema for name, (schema, _) in _AUTHORIZATION.items()}
     consent["csrf_token"] = {**VALUE, "description": "From the consent page."}
     consent["decision"] = {"enum": ["approve", "deny"], "description": "The button pressed."}
+    consent["account"] = {
+        "enum": ["continue", "switch"],
+        "description": "The account page's button (prompt=select_account).",
+    }
     return {
         "get": {
             "summary": "Authorization request (RFC 6749 §4.1, RFC 7636, OIDC Core §3.1)",
@@ -92,8 +112,9 @@ def _authorize() -> Schema:
         },
         "post": {
             "summary": "The consent form's answer, or an authorization request as a form",
-            "description": "With `decision`: the consent page's form. Without it: the same "
-            "parameters as the GET (OIDC Core §3.1.2.1). " + FORM_RULES,
+            "description": "With `decision`: the consent page's form. With `account`: the "
+            "account page's. Without either: the same parameters as the GET (OIDC Core "
+            "§3.1.2.1). " + FORM_RULES,
             "operationId": "decide",
             "requestBody": form_body(object_schema(consent, [])),
             "responses": _authorize_responses(),
@@ -121,6 +142,7 @@ def _token() -> Schema:
                 {"refresh_token": VALUE, "scope": TEXT, "resource": RESOURCES},
                 ["refresh_token"],
             ),
+            *grant_requests(_grant),
         ],
         "description": "One object per grant type. " + FORM_RULES,
     }
@@ -131,6 +153,11 @@ def _token() -> Schema:
         "unsupported_grant_type",
         "invalid_scope",
         "invalid_target",
+        # RFC 8628 §3.5, the device code grant.
+        "authorization_pending",
+        "slow_down",
+        "access_denied",
+        "expired_token",
     ]
     return {
         "post": {
@@ -509,6 +536,8 @@ def paths() -> dict[str, Schema]:
         "/metrics": _metrics(),
         "/openapi.json": _openapi(),
         **_status_lists(),
+        **registration_paths(),
+        **device_paths(),
     }
     for path in CORS_PATHS:
         paths[path]["options"] = _preflight(path)

@@ -24,8 +24,8 @@ CLIENT: dict[str, Schema] = {
     "client_secret": {**VALUE, "description": "client_secret_post (RFC 6749 §2.3.1)."},
 }
 FORM_RULES = (
-    "At most 16 KiB and 64 fields, UTF-8; a repeated parameter (other than `resource`) or a "
-    "NUL is `invalid_request`; a parameter without a value counts as absent."
+    "At most 16 KiB and 64 fields, UTF-8; a repeated parameter (other than `resource` and "
+    "`audience`) or a NUL is `invalid_request`; a parameter without a value counts as absent."
 )
 
 
@@ -84,6 +84,17 @@ SECURITY_SCHEMES: dict[str, Schema] = {
         "type": "http",
         "scheme": "bearer",
         "description": "AUTHSERVER_METRICS_TOKEN, when one is set.",
+    },
+    "initial_access_token": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "RFC 7591 §3: from `authserver registration-tokens create`; required "
+        "when AUTHSERVER_REGISTRATION=protected.",
+    },
+    "registration_access_token": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "RFC 7592 §3: from the client's registration response.",
     },
 }
 

@@ -8,6 +8,7 @@ from authserver.http.openapi.pieces import (
     Schema,
     object_schema,
 )
+from authserver.http.openapi.registration import registration_schemas
 from authserver.settings import Settings
 
 # -- Schemas -------------------------------------------------------------------------------
@@ -38,6 +39,7 @@ def component_schemas(settings: Settings) -> dict[str, Schema]:
                 "scope": TEXT,
                 "refresh_token": {**TEXT, "description": "Opaque; each use returns a new one."},
                 "id_token": {**TEXT, "description": "OIDC Core §2, when openid was granted."},
+                "issued_token_type": {**TEXT, "description": "RFC 8693 §2.2.1: token exchange."},
             },
             ["access_token", "token_type", "expires_in"],
         ),
@@ -107,6 +109,7 @@ def component_schemas(settings: Settings) -> dict[str, Schema]:
             },
             ["status", "checks"],
         ),
+        **registration_schemas(),
     }
 
 
