@@ -3,6 +3,7 @@
 import logging
 from collections import defaultdict
 from collections.abc import Collection, Iterable
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -40,6 +41,7 @@ from authserver.statuslists.repository import record_assignment
 from authserver.throttling.clients import ClientRateLimit
 from authserver.tokens.access import AccessTokenIssuer
 from authserver.tokens.endpoints import IntrospectionEndpoint, RevocationEndpoint
+from authserver.tokens.families import issue_refresh_token, start_family
 from authserver.tokens.id_token import IdTokenIssuer
 from authserver.tokens.models import TokenFamily
 from authserver.tokens.repository import FamilyRow
@@ -208,6 +210,42 @@ class AuthorizationServer(_AuthorizationServer):
             extra=extra,
             user_id=user_id,
         )
+
+    def new_family_tokens(
+        self,
+        request: "FormRequest",
+        *,
+        user_id: int,
+        session_id: str | None,
+        scope: str,
+        auth_time: datetime,
+        audience: str | list[str],
+        include_refresh_token: bool,
+        requested_claims: dict[str, list[str]] | None = None,
+    ) -> tuple[TokenFamily, dict[str, Any]]:
+        """A user's new grant (a code, a device's approval): its token family, started in
+        the request's transaction, and the token response that opens it."""
+        assert request.db is not None and request.client is not None
+        settings = self.settings
+        now = utcnow()
+        family = start_family(
+            request.db,
+            client_id=request.client.client_id,
+            user_id=user_id,
+            session_id=session_id,
+            scope=scope,
+            auth_time=auth_time,
+            now=now,
+            ttl=settings.refresh_token_ttl,
+            audience=audience,
+            requested_claims=requested_claims,
+        )
+        body = self.user_bearer_token(request, user_id, family, audience)
+        if include_refresh_token:
+            body["refresh_token"] = issue_refresh_token(
+                request.db, family, now, settings.refresh_token_idle_ttl
+            )
+        return family, body
 
     def bearer_token(
         self,

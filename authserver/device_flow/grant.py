@@ -25,7 +25,6 @@ from authserver.errors import (
 )
 from authserver.grants.resource import refreshed_audience
 from authserver.opaque import opaque_hash
-from authserver.tokens.families import issue_refresh_token, start_family
 from authserver.users.models import User
 
 # RFC 8628 §3.5: "the interval MUST be increased by 5 seconds for this and all
@@ -100,25 +99,18 @@ class DeviceCodeGrant(_DeviceCodeGrant):
         resources = self.request.payload.datalist.get("resource", [])
         # RFC 8707 §2.2: the token request may narrow what was granted, never widen it.
         audience = refreshed_audience(client, resources, settings.audience, authorization.audience)
-        now = utcnow()
-        db = self.request.db
-        family = start_family(
-            db,
-            client_id=client.client_id,
+        family, body = self.server.new_family_tokens(
+            self.request,
             user_id=user.id,
             # The approving browser's session is another device's: signing out there
             # does not sign this device out.
             session_id=None,
             scope=authorization.scope,
-            auth_time=authorization.auth_time or now,
-            now=now,
-            ttl=settings.refresh_token_ttl,
+            auth_time=authorization.auth_time or utcnow(),
             audience=audience,
+            include_refresh_token=include_refresh_token,
         )
-        DeviceAuthorizationRepository(db).record_family(authorization.device_code_hash, family.id)
-        body = self.server.user_bearer_token(self.request, user.id, family, audience)
-        if include_refresh_token:
-            body["refresh_token"] = issue_refresh_token(
-                db, family, now, settings.refresh_token_idle_ttl
-            )
+        DeviceAuthorizationRepository(self.request.db).record_family(
+            authorization.device_code_hash, family.id
+        )
         return body

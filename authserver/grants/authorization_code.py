@@ -17,7 +17,6 @@ from authserver.grants.resource import resolve_audience
 from authserver.grants.scope import resolve_scope
 from authserver.login.repository import SessionRepository
 from authserver.opaque import new_opaque_secret, opaque_hash
-from authserver.tokens.families import issue_refresh_token, start_family
 from authserver.tokens.models import AuthorizationCode
 from authserver.tokens.repository import CodeRepository, FamilyRepository
 from authserver.users.models import User
@@ -99,26 +98,17 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         code: AuthorizationCode = self.request.authorization_code
         resources = self.request.payload.datalist.get("resource", [])
         audience = resolve_audience(client, resources, settings.audience)
-        now = utcnow()
-        db = self.request.db
-        family = start_family(
-            db,
-            client_id=client.client_id,
+        family, body = self.server.new_family_tokens(
+            self.request,
             user_id=user.id,
             session_id=code.session_id,
             scope=scope,
             auth_time=code.auth_time,
-            now=now,
-            ttl=settings.refresh_token_ttl,
             audience=audience,
+            include_refresh_token=include_refresh_token,
             requested_claims=code.requested_claims,
         )
-        CodeRepository(db).record_family(code.code_hash, family.id)
-        body = self.server.user_bearer_token(self.request, user.id, family, audience)
-        if include_refresh_token:
-            body["refresh_token"] = issue_refresh_token(
-                db, family, now, settings.refresh_token_idle_ttl
-            )
+        CodeRepository(self.request.db).record_family(code.code_hash, family.id)
         return body
 
     def delete_authorization_code(self, authorization_code: AuthorizationCode) -> None:

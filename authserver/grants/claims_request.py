@@ -15,11 +15,11 @@ value, or left out; §5.5.1: never an error), except a `sub` value for the id_to
 which must name the signed-in user (§5.5.1).
 """
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
 from authserver.errors import InvalidRequestError
+from authserver.strict_json import StrictJsonError, strict_json_object
 from authserver.users.claims import SCOPE_OF_CLAIM, USER_CLAIMS
 
 # Far above any sensible request for the few claims we know; bounds the JSON parser.
@@ -87,26 +87,11 @@ def _known(names: object) -> frozenset[str]:
 
 
 def _json_object(value: str) -> dict[str, Any]:
-    # OIDC Core §5.5: UTF-8 encoded JSON. A repeated member or a non-JSON constant
-    # (NaN, Infinity) has no one meaning, and deep nesting must not exhaust the stack.
+    # OIDC Core §5.5: UTF-8 encoded JSON, read strictly (`strict_json`).
     try:
-        document = json.loads(value, object_pairs_hook=_members, parse_constant=_no_constant)
-    except (ValueError, RecursionError):
-        raise InvalidRequestError("The claims parameter is not valid JSON.") from None
-    if not isinstance(document, dict):
-        raise InvalidRequestError("The claims parameter must be a JSON object.")
-    return document
-
-
-def _members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    names = [name for name, _ in pairs]
-    if len(set(names)) != len(names):
-        raise ValueError("a member is repeated")
-    return dict(pairs)
-
-
-def _no_constant(name: str) -> None:
-    raise ValueError(f"{name} is not JSON")
+        return strict_json_object(value)
+    except StrictJsonError as refusal:
+        raise InvalidRequestError(f"The claims parameter is refused: {refusal}.") from None
 
 
 def _member(document: dict[str, Any], member: str) -> dict[str, Any]:

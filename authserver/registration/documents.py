@@ -7,11 +7,11 @@ bytes that are not UTF-8, malformed JSON, NaN or Infinity, a repeated member nam
 in any string (no database column or JSON encoder downstream could hold them).
 """
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
 from authserver.errors import InvalidClientMetadataError
+from authserver.strict_json import StrictJsonError, strict_json_object
 
 MAX_DOCUMENT_BYTES = 64 * 1024
 JSON_TYPE = "application/json"
@@ -26,10 +26,6 @@ class MetadataDocument:
     too_large: bool = False  # more than MAX_DOCUMENT_BYTES came or were announced
 
 
-class _Refused(ValueError):
-    pass
-
-
 def parse_metadata(document: MetadataDocument) -> dict[str, Any]:
     if not _is_json(document.content_type):
         raise InvalidClientMetadataError(f"The request body must be {JSON_TYPE}.")
@@ -38,18 +34,12 @@ def parse_metadata(document: MetadataDocument) -> dict[str, Any]:
             f"The request body is larger than {MAX_DOCUMENT_BYTES} bytes."
         )
     try:
-        value = json.loads(
-            document.body.decode("utf-8"),
-            object_pairs_hook=_object_without_repeats,
-            parse_constant=_refuse_constant,
-        )
+        value = strict_json_object(document.body.decode("utf-8"))
         _check_strings(value)
-    except _Refused as refusal:
+    except UnicodeDecodeError:
+        raise InvalidClientMetadataError("The request body is not UTF-8.") from None
+    except StrictJsonError as refusal:
         raise InvalidClientMetadataError(f"The request body is refused: {refusal}.") from None
-    except (UnicodeDecodeError, ValueError, RecursionError):
-        raise InvalidClientMetadataError("The request body is not valid JSON.") from None
-    if not isinstance(value, dict):
-        raise InvalidClientMetadataError("The request body must be a JSON object.")
     return value
 
 
@@ -59,17 +49,6 @@ def _is_json(content_type: str | None) -> bool:
         p.strip().lower() in ("charset=utf-8", 'charset="utf-8"') for p in parameters if p.strip()
     )
     return media_type.strip().lower() == JSON_TYPE and charset_ok
-
-
-def _object_without_repeats(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    names = [name for name, _ in pairs]
-    if len(set(names)) != len(names):
-        raise _Refused("a member name is repeated")
-    return dict(pairs)
-
-
-def _refuse_constant(name: str) -> None:
-    raise _Refused(f"{name} is not JSON")
 
 
 def _check_strings(value: Any) -> None:
@@ -83,7 +62,7 @@ def _check_strings(value: Any) -> None:
         elif isinstance(item, list):
             pending.extend(item)
         elif isinstance(item, str) and not _storable(item):
-            raise _Refused("a string holds a NUL or a lone surrogate")
+            raise StrictJsonError("a string holds a NUL or a lone surrogate")
 
 
 def _storable(text: str) -> bool:

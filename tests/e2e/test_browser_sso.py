@@ -20,7 +20,7 @@ import pytest
 from playwright.sync_api import Browser, Page, ViewportSize
 
 from authserver.db import Database
-from tests.e2e.browser import ChromiumUnavailableError, Navigations, headless_chromium, loopback_app
+from tests.e2e.browser import Navigations, loopback_app
 from tests.e2e.processes import cli_environment, run_cli, running_server
 from tests.flows import Pkce, authorize_path
 
@@ -62,16 +62,6 @@ class Authorization:
             nonce=self.nonce,
         )
         return base_url + path
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Browser]:
-    """One browser for this module; its Playwright event loop ends before other modules run."""
-    try:
-        with headless_chromium() as browser:
-            yield browser
-    except ChromiumUnavailableError as error:
-        pytest.skip(str(error))
 
 
 @pytest.fixture

@@ -21,7 +21,6 @@ from playwright.sync_api import Browser, Page
 
 from authserver.clients.models import DEVICE_CODE
 from authserver.db import Database
-from tests.e2e.browser import ChromiumUnavailableError, headless_chromium
 from tests.e2e.processes import cli_environment, run_cli, running_server
 
 pytestmark = pytest.mark.e2e
@@ -29,15 +28,6 @@ pytestmark = pytest.mark.e2e
 PASSWORD = "correct horse battery staple"
 STEP_TIMEOUT_MS = 10_000
 POLL_DEADLINE_S = 60.0
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Browser]:
-    try:
-        with headless_chromium() as browser:
-            yield browser
-    except ChromiumUnavailableError as error:
-        pytest.skip(str(error))
 
 
 @pytest.fixture
