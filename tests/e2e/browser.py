@@ -6,7 +6,15 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from playwright.sync_api import Browser, BrowserContext, Error, Request, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    Error,
+    Page,
+    Request,
+    ViewportSize,
+    sync_playwright,
+)
 
 CHROMIUM = Path("/usr/bin/chromium")
 
@@ -34,6 +42,18 @@ def headless_chromium() -> Iterator[Browser]:
             yield browser
         finally:
             browser.close()
+
+
+@contextmanager
+def fresh_page(browser: Browser, viewport: ViewportSize, step_timeout_ms: int) -> Iterator[Page]:
+    """A page in a context of its own (its own cookies), every step bounded."""
+    context = browser.new_context(viewport=viewport)
+    context.set_default_timeout(step_timeout_ms)
+    context.set_default_navigation_timeout(step_timeout_ms)
+    try:
+        yield context.new_page()
+    finally:
+        context.close()
 
 
 class Navigations:

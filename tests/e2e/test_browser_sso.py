@@ -20,7 +20,7 @@ import pytest
 from playwright.sync_api import Browser, Page, ViewportSize
 
 from authserver.db import Database
-from tests.e2e.browser import Navigations, loopback_app
+from tests.e2e.browser import Navigations, fresh_page, loopback_app
 from tests.e2e.processes import cli_environment, run_cli, running_server
 from tests.flows import Pkce, authorize_path
 
@@ -72,13 +72,8 @@ def environment(database: Database, keys_dir: Path) -> dict[str, str]:
 @pytest.fixture
 def page(chromium: Browser) -> Iterator[Page]:
     """A fresh browser context (its own cookies), every step bounded by STEP_TIMEOUT_MS."""
-    context = chromium.new_context(viewport=VIEWPORT)
-    context.set_default_timeout(STEP_TIMEOUT_MS)
-    context.set_default_navigation_timeout(STEP_TIMEOUT_MS)
-    try:
-        yield context.new_page()
-    finally:
-        context.close()
+    with fresh_page(chromium, VIEWPORT, STEP_TIMEOUT_MS) as page:
+        yield page
 
 
 @pytest.fixture

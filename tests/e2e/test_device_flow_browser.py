@@ -21,6 +21,7 @@ from playwright.sync_api import Browser, Page
 
 from authserver.clients.models import DEVICE_CODE
 from authserver.db import Database
+from tests.e2e.browser import fresh_page
 from tests.e2e.processes import cli_environment, run_cli, running_server
 
 pytestmark = pytest.mark.e2e
@@ -32,13 +33,9 @@ POLL_DEADLINE_S = 60.0
 
 @pytest.fixture
 def page(chromium: Browser) -> Iterator[Page]:
-    context = chromium.new_context(viewport={"width": 375, "height": 740})
-    context.set_default_timeout(STEP_TIMEOUT_MS)
-    context.set_default_navigation_timeout(STEP_TIMEOUT_MS)
-    try:
-        yield context.new_page()
-    finally:
-        context.close()
+    """A phone-sized page: the /device page is opened on one."""
+    with fresh_page(chromium, {"width": 375, "height": 740}, STEP_TIMEOUT_MS) as page:
+        yield page
 
 
 @pytest.fixture
