@@ -2,6 +2,7 @@
 token (RFC 7591 §3) it prints opens POST /register as often as it allows, and no more."""
 
 import json
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from authserver.clock import utcnow
 from authserver.db import Database
 from authserver.opaque import opaque_hash
 from authserver.registration.models import InitialAccessToken
+from tests.conftest import database_for_a_test
 from tests.e2e.processes import cli_environment, run_cli
 from tests.http.registration import WEB_APP_METADATA, register
 from tests.http.tokens import assert_oauth_error
@@ -22,6 +24,11 @@ from tests.http.tokens import assert_oauth_error
 @pytest.fixture
 def environment(database: Database, keys_dir: Path) -> dict[str, str]:
     return cli_environment(database.url, keys_dir)
+
+
+@pytest.fixture
+def sqlite_database(sqlite_url: str) -> Iterator[Database]:
+    yield from database_for_a_test(sqlite_url)
 
 
 def create_token(environment: dict[str, str], *options: str) -> dict[str, str]:
@@ -112,10 +119,12 @@ def test_a_mode_that_does_not_ask_for_tokens_is_warned_about(
     ],
 )
 def test_bad_values_exit_2_and_create_nothing(
-    environment: dict[str, str], database: Database, options: list[str]
+    sqlite_database: Database, keys_dir: Path, options: list[str]
 ) -> None:
+    """Usage errors, found before any row is written: one database suffices."""
+    environment = cli_environment(sqlite_database.url, keys_dir)
     result = run_cli(environment, "registration-tokens", "create", *options)
     assert result.returncode == 2, result.stdout + result.stderr
     assert "Traceback" not in result.stderr
-    with database.transaction() as session:
+    with sqlite_database.transaction() as session:
         assert session.exec(select(InitialAccessToken)).all() == []
