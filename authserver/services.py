@@ -40,6 +40,8 @@ class Services:
     status_lists: StatusListPublisher
     outbox: OutboxDelivery
     clients: ClientCache
+    # POST /register, per client address (AUTHSERVER_REGISTRATION_RATE_LIMIT).
+    registration_rate_limit: ClientRateLimit
 
 
 def open_key_store(settings: Settings, database: Database) -> KeyStore:
@@ -115,6 +117,7 @@ def build_services(settings: Settings, database: Database) -> Services:
         status_lists,
         outbox,
         clients,
+        ClientRateLimit(counters, settings.registration_rate_limits),
     )
 
 

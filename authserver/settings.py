@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     # "protected" (an initial access token from `authserver registration-tokens create`),
     # or "open" (anyone may register a client).
     registration: Literal["off", "protected", "open"] = "protected"
+    # POST /register per client address (a `limits` rate, "0" turns it off): what keeps
+    # open registration from filling the clients table.
+    registration_rate_limit: str = "10/minute;100/hour"
     id_token_ttl: timedelta = timedelta(minutes=10)
     # Clock skew allowed on a future `iat`/`nbf` of a token presented back to us.
     jwt_leeway: timedelta = timedelta(seconds=60)
@@ -137,7 +140,7 @@ class Settings(BaseSettings):
             return tuple(str(network) for network in parse_networks(value))
         return value
 
-    @field_validator("client_rate_limit", mode="before")
+    @field_validator("client_rate_limit", "registration_rate_limit", mode="before")
     @classmethod
     def _rate(cls, value: object) -> object:
         if isinstance(value, int | float) and not isinstance(value, bool):
@@ -159,6 +162,12 @@ class Settings(BaseSettings):
     def client_rate_limits(self) -> list[RateLimitItem]:
         """The per-client limits; empty when turned off."""
         return [] if self.client_rate_limit.strip() == "0" else parse_many(self.client_rate_limit)
+
+    @property
+    def registration_rate_limits(self) -> list[RateLimitItem]:
+        """The per-address limits of POST /register; empty when turned off."""
+        rate = self.registration_rate_limit
+        return [] if rate.strip() == "0" else parse_many(rate)
 
     @field_validator("redis_url")
     @classmethod

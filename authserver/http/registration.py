@@ -14,8 +14,9 @@ from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
+from authserver.audit import note_event
 from authserver.clock import utcnow
-from authserver.errors import InvalidTokenError, OAuth2Error
+from authserver.errors import InvalidTokenError, OAuth2Error, RateLimitedError
 from authserver.http.dependencies import AppServices
 from authserver.oauth import NO_STORE, error_response, json_response
 from authserver.registration import service
@@ -31,6 +32,11 @@ Work = Callable[[Session], dict[str, Any] | None]
 async def register(request: Request, services: AppServices) -> Response:
     if services.settings.registration == "off":
         return _turned_off()
+    address = request.client.host if request.client else "unknown"
+    wait = services.registration_rate_limit.retry_after(address, "register")
+    if wait is not None:
+        note_event("rate_limit.exceeded", endpoint="register")
+        return error_response(RateLimitedError(retry_after=wait))
     token = bearer_token(request.headers.get("authorization"))
     document = await _document(request)
     settings = services.settings

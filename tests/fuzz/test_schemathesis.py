@@ -109,7 +109,10 @@ def fuzz_settings(tmp_path_factory: pytest.TempPathFactory, template_keys_dir: P
     for item in template_keys_dir.iterdir():
         (keys / item.name).write_bytes(item.read_bytes())
         (keys / item.name).chmod(item.stat().st_mode)
-    return make_settings(database_url=url, keys_dir=keys, client_cache_ttl=0)
+    # Registrations unthrottled, so that the fuzz reaches /register's success paths.
+    return make_settings(
+        database_url=url, keys_dir=keys, client_cache_ttl=0, registration_rate_limit="0"
+    )
 
 
 @pytest.fixture(scope="module")

@@ -299,6 +299,22 @@ def test_open_registration_needs_no_token(open_http: TestClient) -> None:
     assert register(open_http, "anything", SERVICE_METADATA).status_code == 201
 
 
+def test_registrations_from_one_address_are_rate_limited(
+    database: Database, keys_dir: Path
+) -> None:
+    """AUTHSERVER_REGISTRATION_RATE_LIMIT: what keeps open registration from filling the
+    clients table; over it, 429 with Retry-After (RFC 6585 §4), before anything is read."""
+    with app_with(
+        database, keys_dir, registration="open", registration_rate_limit="2/minute"
+    ) as http:
+        answers = [register(http, None, WEB_APP_METADATA) for _ in range(3)]
+        assert [a.status_code for a in answers] == [201, 201, 429]
+        assert_oauth_error(answers[2], 429, "temporarily_unavailable")
+        assert 1 <= int(answers[2].headers["retry-after"]) <= 60
+        # A malformed body is not read either: still 429.
+        assert http.post("/register", content=b"{").status_code == 429
+
+
 @pytest.mark.parametrize("mode", ["protected", "open"])
 def test_discovery_names_the_registration_endpoint_unless_off(
     database: Database, keys_dir: Path, mode: str

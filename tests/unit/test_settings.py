@@ -259,6 +259,7 @@ INVALID_VALUES = {
     "client_cache_ttl": "soon",
     "client_rate_limit": "fast",
     "registration": "closed",
+    "registration_rate_limit": "lots",
     "id_token_ttl": "PT0.5S",
     "jwt_leeway": "61",
     "authorization_code_ttl": "601",

@@ -101,6 +101,11 @@ def registration_paths() -> dict[str, Schema]:
                 "responses": {
                     "201": _information("RFC 7591 §3.2.1: the client, with its secret."),
                     **_refusals(with_body=True),
+                    "429": error_answer(
+                        "Over AUTHSERVER_REGISTRATION_RATE_LIMIT from this address (RFC 6585 §4).",
+                        ["temporarily_unavailable"],
+                        "Retry-After",
+                    ),
                 },
             }
         },
