@@ -18,8 +18,7 @@ from authserver.grants.claims_request import ClaimsRequest
 from authserver.jose import JwtRejected
 from authserver.oauth import error_response, json_response, unexpected_error_response
 from authserver.services import Services
-from authserver.tokens.models import TokenFamily
-from authserver.tokens.validity import access_token_is_active
+from authserver.tokens.validity import family_of_active_token
 from authserver.tokens.verification import verify_jwt
 from authserver.users.claims import claims_of_scopes, user_claims
 from authserver.users.models import User
@@ -67,12 +66,12 @@ def _user_claims(services: Services, token: str) -> dict[str, Any]:
     # Two independent reads: no transaction (`Database.reading`).
     with services.database.reading() as db:
         user = db.get(User, int(claims["sub"])) if claims["sub"].isdigit() else None
-        if user is None or "fid" not in claims or not access_token_is_active(db, claims, now):
+        family = family_of_active_token(db, claims, now) if user is not None else None
+        if user is None or family is None:
             raise InvalidTokenError(status_code=401)
-        family = db.get(TokenFamily, claims["fid"])
     if "openid" not in scopes:
         raise InsufficientScopeError()
-    asked = ClaimsRequest.from_stored(family.requested_claims if family else None).userinfo
+    asked = ClaimsRequest.from_stored(family.requested_claims).userinfo
     return {"sub": str(user.id), **user_claims(user, claims_of_scopes(scopes) | asked)}
 
 
