@@ -15,7 +15,7 @@ from starlette.responses import Response
 from authserver.audit import AuditBuffer, note_event, record_event
 from authserver.clients.authentication import authenticate_client, read_credentials
 from authserver.clients.cache import ClientCache
-from authserver.clients.models import Client
+from authserver.clients.models import Client, is_client_id
 from authserver.clock import utcnow
 from authserver.db import Database, is_storage_outage
 from authserver.device_flow.endpoint import DeviceAuthorizationEndpoint
@@ -153,7 +153,7 @@ class AuthorizationServer(_AuthorizationServer):
         self.register_endpoint(DeviceAuthorizationEndpoint)
 
     def query_client(self, client_id: str) -> Client | None:
-        if not _is_client_id(client_id):
+        if not is_client_id(client_id):
             return None
         return self._clients.find(client_id)
 
@@ -165,7 +165,7 @@ class AuthorizationServer(_AuthorizationServer):
             client_id = read_credentials(request).client_id
         except OAuth2Error:
             return True
-        if not _is_client_id(client_id):
+        if not is_client_id(client_id):
             return True
         # The client's status-list block, too: reserving one is a database write.
         return self._clients.knows(client_id) and self.statuses.ready(client_id)
@@ -360,8 +360,3 @@ def error_response(error: OAuth2Error) -> Response:
     """RFC 6749 §5.2: the error JSON, with the headers the error carries."""
     status, body, headers = error()
     return json_response(status, body, headers)
-
-
-def _is_client_id(value: str) -> bool:
-    # Client ids are at most 64 characters (clients table); anything else is no client.
-    return bool(value) and len(value) <= 64 and "\x00" not in value

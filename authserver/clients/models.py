@@ -24,6 +24,13 @@ GRANT_TYPES = (
 # What `clients create --grant-type` also accepts for the two long names.
 GRANT_TYPE_SHORT_NAMES = {"device_code": DEVICE_CODE, "token-exchange": TOKEN_EXCHANGE}
 CONFIDENTIAL_AUTH_METHODS = ("client_secret_basic", "client_secret_post")
+MAX_CLIENT_ID_LENGTH = 64
+
+
+def is_client_id(value: str) -> bool:
+    """Whether `value` could name a client: at most 64 characters (the clients table),
+    no NUL (PostgreSQL holds none). Anything else is no client, without a lookup."""
+    return bool(value) and len(value) <= MAX_CLIENT_ID_LENGTH and "\x00" not in value
 
 
 class Client(SQLModel, ClientMixin, table=True):
@@ -31,7 +38,7 @@ class Client(SQLModel, ClientMixin, table=True):
 
     __tablename__ = "clients"
 
-    client_id: str = Field(primary_key=True, max_length=64)
+    client_id: str = Field(primary_key=True, max_length=MAX_CLIENT_ID_LENGTH)
     name: str = Field(max_length=200)
     secret_hash: str | None = Field(default=None, max_length=64)
     grant_types: list[str] = Field(sa_column=Column(JSON, nullable=False))
@@ -68,10 +75,6 @@ class Client(SQLModel, ClientMixin, table=True):
     @property
     def is_public(self) -> bool:
         return self.secret_hash is None
-
-    @property
-    def registered_dynamically(self) -> bool:
-        return self.registration_access_token_hash is not None
 
     @property
     def scopes(self) -> frozenset[str]:

@@ -17,6 +17,7 @@ from starlette.responses import Response
 from authserver.audit import note_event
 from authserver.clock import utcnow
 from authserver.errors import InvalidTokenError, OAuth2Error, RateLimitedError
+from authserver.http.bearer import bearer_token
 from authserver.http.dependencies import AppServices
 from authserver.oauth import NO_STORE, error_response, json_response
 from authserver.registration import service
@@ -71,15 +72,6 @@ async def manage(client_id: str, request: Request, services: AppServices) -> Res
     # After the commit: this process sees the change at once, others within the cache TTL.
     services.clients.forget(client_id)
     return response
-
-
-def bearer_token(header: str | None) -> str | None:
-    """The token of `Authorization: Bearer <token>` (RFC 6750 §2.1), else None."""
-    scheme, _, token = (header or "").strip().partition(" ")
-    # RFC 9110 §11.1: the scheme is case-insensitive.
-    if scheme.lower() != "bearer" or not token.strip():
-        return None
-    return token.strip()
 
 
 async def _document(request: Request) -> MetadataDocument:

@@ -15,6 +15,7 @@ from starlette.responses import Response
 from authserver.clock import utcnow
 from authserver.errors import InsufficientScopeError, InvalidTokenError, OAuth2Error
 from authserver.grants.claims_request import ClaimsRequest
+from authserver.http.bearer import bearer_token
 from authserver.jose import JwtRejected
 from authserver.oauth import error_response, json_response, unexpected_error_response
 from authserver.services import Services
@@ -38,20 +39,15 @@ async def userinfo(request: Request) -> Response:
 
 async def userinfo_response(services: Services, authorization: str | None) -> Response:
     try:
-        token = _bearer_token(authorization)
+        token = bearer_token(authorization)
+        if token is None:
+            raise _NoTokenError(status_code=401)
         claims = await run_in_threadpool(_user_claims, services, token)
     except OAuth2Error as error:
         return _bearer_error(error)
     except Exception as error:  # noqa: BLE001 - a fixed 500, or 503 when storage is down
         return unexpected_error_response("userinfo", error)
     return json_response(200, claims)
-
-
-def _bearer_token(header: str | None) -> str:
-    scheme, _, token = (header or "").strip().partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise _NoTokenError(status_code=401)
-    return token.strip()
 
 
 def _user_claims(services: Services, token: str) -> dict[str, Any]:

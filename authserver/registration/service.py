@@ -15,7 +15,7 @@ from typing import Any
 from sqlmodel import Session
 
 from authserver.audit import record_event
-from authserver.clients.models import Client
+from authserver.clients.models import Client, is_client_id
 from authserver.clients.registration import ClientSpec, register_client
 from authserver.clients.repository import ClientRepository
 from authserver.clients.secrets import verify_client_secret
@@ -107,7 +107,7 @@ def managed_client(db: Session, client_id: str, registration_access_token: str |
     client exists), after the same work."""
     if registration_access_token is None:
         raise InvalidTokenError(description=_MISSING)
-    client = ClientRepository(db).get(client_id) if _is_client_id(client_id) else None
+    client = ClientRepository(db).get(client_id) if is_client_id(client_id) else None
     stored = client.registration_access_token_hash if client is not None else None
     matches = verify_client_secret(registration_access_token, stored)  # hashed either way
     if client is None or not matches:
@@ -176,8 +176,3 @@ def _audit(db: Session, event: str, client: Client, **details: object) -> None:
         token_endpoint_auth_method=client.token_endpoint_auth_method,
         **details,
     )
-
-
-def _is_client_id(value: str) -> bool:
-    # Client ids are at most 64 characters (clients table); PostgreSQL holds no NUL.
-    return bool(value) and len(value) <= 64 and "\x00" not in value
