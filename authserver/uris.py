@@ -93,13 +93,19 @@ def backchannel_logout_uri_problem(uri: str) -> str | None:
 
     OIDC Back-Channel Logout 1.0 §2.2: an absolute http(s) URL, with no fragment; the
     server POSTs to it (where it may connect is `backchannel.outbound`'s decision)."""
+    return web_url_problem(uri, ("http", "https"))
+
+
+def web_url_problem(uri: str, schemes: tuple[str, ...]) -> str | None:
+    """Why `uri` is not an absolute URL of one of `schemes` with a host, no userinfo and
+    no fragment (a URL this server calls or shows), or None when it is."""
     if any(ord(c) <= 0x20 or ord(c) >= 0x7F for c in uri):
         return "must be printable ASCII without spaces"
     if len(uri) > MAX_URI_LENGTH:
         return f"must be at most {MAX_URI_LENGTH} characters"
     parts = _split(uri)
-    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
-        return "must be an absolute http(s) URL with a host"
+    if parts is None or parts.scheme not in schemes or not parts.hostname:
+        return f"must be an absolute {' or '.join(schemes)} URL with a host"
     if "#" in uri:
         return "must not contain a fragment"
     if "@" in parts.netloc:

@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import Response
 
 from authserver.clock import utcnow
 from authserver.device_flow.approval import Found, NotFound, Throttled, decide, look_up
@@ -17,7 +17,7 @@ from authserver.device_flow.codes import formatted
 from authserver.device_flow.endpoint import VERIFICATION_PATH
 from authserver.http.browser import BadFormError, Browser, read_page_form
 from authserver.http.dependencies import oauth_request_from
-from authserver.http.pages import error_page, render_page
+from authserver.http.pages import error_page, render_page, see_other
 from authserver.http.revocation import endpoint_response
 from authserver.login.csrf import csrf_token, csrf_token_matches
 from authserver.login.models import LoginSession
@@ -97,7 +97,7 @@ def _answer(services: Services, browser: Browser, posted: bool, form: dict[str, 
 def _sign_in_first(services: Services, entry: str) -> Response:
     back = VERIFICATION_PATH + (f"?{urlencode({'user_code': entry[:32]})}" if entry else "")
     location = f"{services.settings.issuer}/login?{urlencode({'next': back})}"
-    return RedirectResponse(location, 303, headers={"Cache-Control": "no-store"})
+    return see_other(location)
 
 
 def _code_form(

@@ -148,21 +148,25 @@ def _form(
 
 def _client_name(services: Services, next_path: str | None) -> str | None:
     """The application the user signs in for, when coming from /authorize."""
-    if not next_path or not next_path.startswith("/authorize?"):
-        return None
-    client_ids = parse_qs(urlsplit(next_path).query).get("client_id", [])
-    client = services.oauth.query_client(client_ids[0]) if len(client_ids) == 1 else None
+    client_id = _authorization_parameter(next_path, "client_id")
+    client = services.oauth.query_client(client_id) if client_id is not None else None
     return client.name if client else None
 
 
 def _login_hint(next_path: str | None) -> str:
     """The authorization request's `login_hint`, if it could be a username; else ""."""
+    hint = _authorization_parameter(next_path, "login_hint")
+    if hint is None or len(hint) > _MAX_USERNAME_LENGTH or not hint.isprintable():
+        return ""
+    return hint
+
+
+def _authorization_parameter(next_path: str | None, name: str) -> str | None:
+    """The one value of `name` in the /authorize request the sign-in returns to, if any."""
     if not next_path or not next_path.startswith("/authorize?"):
-        return ""
-    hints = parse_qs(urlsplit(next_path).query).get("login_hint", [])
-    if len(hints) != 1 or len(hints[0]) > _MAX_USERNAME_LENGTH or not hints[0].isprintable():
-        return ""
-    return hints[0]
+        return None
+    values = parse_qs(urlsplit(next_path).query).get(name, [])
+    return values[0] if len(values) == 1 else None
 
 
 def _active_session(services: Services, browser: Browser) -> LoginSession | None:

@@ -11,9 +11,10 @@ import re
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import Response
 
 from authserver.http.browser import Browser
+from authserver.http.pages import see_other
 from authserver.login.csrf import csrf_token, csrf_token_matches, parameters_digest
 
 SIGN_IN_AFTER = "sign_in_after"
@@ -31,11 +32,7 @@ def sign_in_first(
     moment = microseconds(now)
     marker = f"{moment}.{csrf_token(browser.csrf_secret, _marker_purpose(moment, kept))}"
     next_path = "/authorize?" + urlencode([*kept, (SIGN_IN_AFTER, marker)])
-    return RedirectResponse(
-        f"{issuer}/login?{urlencode({'next': next_path})}",
-        303,
-        headers={"Cache-Control": "no-store"},
-    )
+    return see_other(f"{issuer}/login?{urlencode({'next': next_path})}")
 
 
 def signed_in_after(browser: Browser, pairs: list[tuple[str, str]]) -> int | None:

@@ -7,10 +7,9 @@ null, and a server may ignore any null or empty value.
 
 import re
 from collections.abc import Mapping
-from urllib.parse import urlsplit
 
 from authserver.errors import InvalidClientMetadataError
-from authserver.uris import MAX_URI_LENGTH
+from authserver.uris import MAX_URI_LENGTH, web_url_problem
 
 Metadata = Mapping[str, object]
 
@@ -67,24 +66,9 @@ def https_url(metadata: Metadata, field: str) -> str | None:
     value = text(metadata, field, MAX_URI_LENGTH)
     if value is None:
         return None
-    if problem := https_url_problem(value):
+    if problem := web_url_problem(value, ("https",)):
         raise invalid(field, problem)
     return value
-
-
-def https_url_problem(url: str) -> str | None:
-    if any(ord(c) <= 0x20 or ord(c) >= 0x7F for c in url):
-        return "must be printable ASCII without spaces"
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
-    except ValueError:
-        return "must be a well-formed URL (host and port)"
-    if parts.scheme != "https" or not parts.hostname:
-        return "must be an absolute https URL"
-    if "@" in parts.netloc or "#" in url:
-        return "must have no userinfo and no fragment"
-    return None
 
 
 def _checked_text(field: str, value: str, max_length: int) -> str:
