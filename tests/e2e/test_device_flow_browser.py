@@ -112,10 +112,13 @@ class PollingDevice:
         self.error = "timed out"
 
 
-def polling_in_background(device: PollingDevice) -> threading.Thread:
+def polling_in_background(base_url: str, client_id: str) -> tuple[PollingDevice, threading.Thread]:
+    """A device that asked for its codes and now polls in a thread of its own."""
+    device = PollingDevice(base_url, client_id)
+    device.start()
     thread = threading.Thread(target=device.poll, daemon=True)
     thread.start()
-    return thread
+    return device, thread
 
 
 def sign_in_and_answer(page: Page, device: PollingDevice, decision: str) -> None:
@@ -138,9 +141,7 @@ def test_a_device_polls_while_the_user_approves_in_a_browser(
     environment: dict[str, str], device_client: str, page: Page
 ) -> None:
     with running_server(environment) as base_url:
-        device = PollingDevice(base_url, device_client)
-        device.start()
-        poller = polling_in_background(device)
+        device, poller = polling_in_background(base_url, device_client)
         time.sleep(1.5)  # a poll or two while nobody has answered yet
         sign_in_and_answer(page, device, "approve")
         assert "Device connected" in page.content()
@@ -171,9 +172,7 @@ def test_a_device_the_user_denies_is_told_access_denied(
     environment: dict[str, str], device_client: str, page: Page
 ) -> None:
     with running_server(environment) as base_url:
-        device = PollingDevice(base_url, device_client)
-        device.start()
-        poller = polling_in_background(device)
+        device, poller = polling_in_background(base_url, device_client)
         sign_in_and_answer(page, device, "deny")
         assert "Access denied" in page.content()
         poller.join(timeout=POLL_DEADLINE_S)

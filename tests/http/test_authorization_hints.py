@@ -21,8 +21,8 @@ from tests.flows import (
     query_of,
     sign_in,
 )
-from tests.http.id_tokens import verified_id_token
 from tests.http.pages import assert_page_headers
+from tests.http.tokens import verified_id_token
 
 HINT = "OIDC Core §3.1.2.1 login_hint"
 _USERNAME_INPUT = re.compile(r'<input id="username" name="username"[^>]*>', re.S)

@@ -18,8 +18,7 @@ from tests.conftest import ISSUER
 from tests.factories import make_user, make_web_app
 from tests.flows import Grant, Pkce, authorize, authorize_path, exchange_code, query_of, sign_in
 from tests.flows import path_after_login as login_next
-from tests.http.id_tokens import verified_id_token
-from tests.http.tokens import basic, claims_of
+from tests.http.tokens import basic, claims_of, verified_id_token
 
 CLAIMS = "OIDC Core §5.5"
 INDIVIDUAL = "OIDC Core §5.5.1"

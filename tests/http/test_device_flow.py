@@ -86,6 +86,11 @@ def signed_in(http: TestClient, database: Database, username: str = "alice") -> 
     assert sign_in(http, username).status_code == 303
 
 
+def assert_refused(page: Response) -> None:
+    """The code form again, saying the code is not valid: nothing to approve."""
+    assert "not valid" in page.text and 'value="approve"' not in page.text
+
+
 # --- §3.1-3.2: the device authorization request and response -----------------------
 
 
@@ -262,8 +267,7 @@ def test_a_denied_device_gets_access_denied(http: TestClient, database: Database
     assert done.status_code == 200 and "Access denied" in done.text
     assert_oauth_error(poll(http, tv, body["device_code"]), 400, "access_denied")
     # A denied code cannot be approved afterwards.
-    page = enter_user_code(http, body["user_code"])
-    assert 'value="approve"' not in page.text and "not valid" in page.text
+    assert_refused(enter_user_code(http, body["user_code"]))
 
 
 def test_an_expired_device_code_is_expired_token(
@@ -273,8 +277,7 @@ def test_an_expired_device_code_is_expired_token(
     age(database, body["device_code"], expires_at=timedelta(minutes=10, seconds=1))
     assert_oauth_error(poll(http, tv, body["device_code"]), 400, "expired_token")
     signed_in(http, database)
-    page = enter_user_code(http, body["user_code"])
-    assert 'value="approve"' not in page.text and "not valid" in page.text
+    assert_refused(enter_user_code(http, body["user_code"]))
 
 
 def test_approved_but_expired_before_the_poll_is_expired_token(
@@ -364,7 +367,7 @@ def test_a_wrong_code_shows_the_form_again(
     signed_in(http, database)
     page = enter_user_code(http, entry)
     assert page.status_code == 200
-    assert "not valid" in page.text and 'value="approve"' not in page.text
+    assert_refused(page)
 
 
 def test_forms_without_the_right_csrf_token_are_refused(
@@ -393,8 +396,7 @@ def test_a_code_is_decided_once(http: TestClient, database: Database, tv: str) -
     signed_in(http, database)
     confirm = enter_user_code(http, body["user_code"])
     assert answer_device(http, confirm, "approve").status_code == 200
-    again = answer_device(http, confirm, "deny")
-    assert "not valid" in again.text
+    assert_refused(answer_device(http, confirm, "deny"))
     assert poll(http, tv, body["device_code"]).status_code == 200
 
 

@@ -31,17 +31,37 @@ def jose_header(token: str) -> dict[str, Any]:
     return jwt.get_unverified_header(token)
 
 
+def jwks_key(http: TestClient, token: str) -> Any:
+    """The published key the token's `kid` names, from the JWKS as a client reads it."""
+    jwks = jwt.PyJWKSet.from_dict(http.get("/.well-known/jwks.json").json())
+    return next(k for k in jwks.keys if k.key_id == jose_header(token)["kid"]).key
+
+
 def verify_with_jwks(http: TestClient, token: str, audience: str | list[str]) -> dict[str, Any]:
     """Verify as a resource service would: key by `kid` from the JWKS, RS256 only."""
-    jwks = jwt.PyJWKSet.from_dict(http.get("/.well-known/jwks.json").json())
-    key = next(k for k in jwks.keys if k.key_id == jose_header(token)["kid"])
     return jwt.decode(
         token,
-        key.key,
+        jwks_key(http, token),
         algorithms=["RS256"],
         audience=audience,
         issuer=str(http.base_url).rstrip("/"),
         options={"require": ["iss", "sub", "aud", "exp", "iat", "jti"]},
+    )
+
+
+def verified_id_token(http: TestClient, token: str, client_id: str) -> dict[str, Any]:
+    """An id_token's claims as a client reads them (OIDC Core §3.1.3.7): RS256 with the JWKS
+    key its `kid` names, `iss` this server, `aud` the client, `typ` never `at+jwt`
+    (RFC 8725 §3.11)."""
+    header = jose_header(token)
+    assert header["typ"] == "JWT", header
+    return jwt.decode(
+        token,
+        jwks_key(http, token),
+        algorithms=["RS256"],
+        audience=client_id,
+        issuer=str(http.base_url).rstrip("/"),
+        options={"require": ["iss", "sub", "aud", "exp", "iat", "auth_time"]},
     )
 
 
