@@ -30,9 +30,8 @@ from tests.flows import (
     query_of,
     sign_in,
 )
-from tests.http.id_tokens import verified_id_token
 from tests.http.pages import assert_page_headers
-from tests.http.tokens import assert_oauth_error
+from tests.http.tokens import assert_oauth_error, verified_id_token
 
 PRIVATE_USE_URI = "com.example.app:/cb"
 IPV6_NO_PORT_URI = "http://[::1]/cb"

@@ -29,9 +29,8 @@ from tests.flows import (
     query_of,
     sign_in,
 )
-from tests.http.id_tokens import verified_id_token
 from tests.http.pages import assert_page_headers
-from tests.http.tokens import basic
+from tests.http.tokens import basic, verified_id_token
 
 SELECT = "OIDC Core §3.1.2.1 prompt=select_account"
 CONTINUE_BUTTON = re.compile(
