@@ -19,6 +19,8 @@ from authserver.db import STORAGE_OUTAGES, Database, is_storage_outage
 from authserver.discovery import server_metadata
 from authserver.errors import InvalidRequestError, OAuth2Error, ServerError
 from authserver.http import (
+    account,
+    account_totp,
     assets,
     authorize,
     device,
@@ -29,6 +31,7 @@ from authserver.http import (
     openapi,
     registration,
     revocation,
+    second_factor,
     statuslists,
     token,
     userinfo,
@@ -37,7 +40,7 @@ from authserver.http import (
 from authserver.http.context import RequestContextMiddleware
 from authserver.http.cors import CorsMiddleware
 from authserver.http.hot import HotPaths
-from authserver.http.pages import PAGE_PATHS, error_page
+from authserver.http.pages import error_page, is_page_path
 from authserver.http.proxies import TrustedProxies
 from authserver.logs import configure_logging
 from authserver.metrics import observe_request
@@ -109,6 +112,9 @@ def create_app(settings: Settings, *, serving: bool = False) -> FastAPI:
         statuslists,
         device,
         registration,
+        second_factor,
+        account,
+        account_totp,
     ):
         app.include_router(module.router)
     app.add_middleware(CorsMiddleware)
@@ -184,7 +190,7 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def storage_outage(request: Request, error: Exception) -> Response:
         # Handled here, below Starlette's error middleware, which would log a traceback
         # (twice, with uvicorn's) for what is one line's news: the database is away.
-        if request.url.path in PAGE_PATHS:
+        if is_page_path(request.url.path):
             log.error("%s: database unavailable: %s", request.url.path, type(error).__name__)
             page = error_page("Temporarily unavailable", "Please try again in a moment.", 503)
             page.headers["Retry-After"] = "1"
@@ -197,7 +203,7 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def unexpected(request: Request, error: Exception) -> Response:
         log.error("unhandled error on %s", request.url.path, exc_info=error)
-        if request.url.path in PAGE_PATHS:
+        if is_page_path(request.url.path):
             if is_storage_outage(error):
                 page = error_page("Temporarily unavailable", "Please try again in a moment.", 503)
                 page.headers["Retry-After"] = "1"

@@ -4,6 +4,7 @@ from typing import Any
 
 from authserver.clients.models import GRANT_TYPES
 from authserver.device_flow.endpoint import DEVICE_AUTHORIZATION_PATH
+from authserver.factors.policy import ACR_VALUES
 from authserver.settings import Settings
 
 
@@ -57,6 +58,8 @@ def server_metadata(settings: Settings) -> dict[str, Any]:
             "nonce",
             "at_hash",
             "sid",
+            "amr",
+            "acr",
             "preferred_username",
             "name",
             "updated_at",
@@ -67,6 +70,8 @@ def server_metadata(settings: Settings) -> dict[str, Any]:
         # and §5.5 (the `claims` parameter: grants/claims_request.py).
         "prompt_values_supported": ["none", "login", "consent", "select_account"],
         "claims_parameter_supported": True,
+        # OIDC Core §3.1.2.1 acr_values (factors/policy.py): one factor, or two.
+        "acr_values_supported": list(ACR_VALUES),
         "request_parameter_supported": False,
         "request_uri_parameter_supported": False,
         # RFC 9068 §2.1 / RFC 8707: JWT access tokens and resource indicators.

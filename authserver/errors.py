@@ -24,7 +24,11 @@ from authlib.oauth2.rfc6749.errors import (
 )
 from authlib.oauth2.rfc6750.errors import InsufficientScopeError, InvalidTokenError
 from authlib.oauth2.rfc7591.errors import InvalidClientMetadataError, InvalidRedirectURIError
-from authlib.oidc.core.errors import ConsentRequiredError, LoginRequiredError
+from authlib.oidc.core.errors import (
+    ConsentRequiredError,
+    InteractionRequiredError,
+    LoginRequiredError,
+)
 
 __all__ = [
     "AccessDeniedError",
@@ -32,6 +36,7 @@ __all__ = [
     "ConfigurationError",
     "ConsentRequiredError",
     "InsufficientScopeError",
+    "InteractionRequiredError",
     "InvalidClientError",
     "InvalidClientMetadataError",
     "InvalidGrantError",

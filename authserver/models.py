@@ -4,9 +4,11 @@ from authserver.audit.models import AuditEvent
 from authserver.backchannel.models import OutboxMessage
 from authserver.clients.models import Client
 from authserver.device_flow.models import DeviceAuthorization
+from authserver.factors.models import PendingSignIn, RecoveryCode, TotpFactor
 from authserver.keys.models import SigningKey
 from authserver.leases import Lease
 from authserver.login.models import Consent, LoginSession, LoginThrottle
+from authserver.passkeys.models import Passkey, WebAuthnChallenge
 from authserver.registration.models import InitialAccessToken
 from authserver.statuslists.models import (
     StatusAssignment,
@@ -20,6 +22,7 @@ from authserver.tokens.models import (
     RevokedAccessToken,
     TokenFamily,
 )
+from authserver.upstream.models import UpstreamLink, UpstreamProvider, UpstreamRequest
 from authserver.users.models import User
 
 __all__ = [
@@ -33,6 +36,9 @@ __all__ = [
     "LoginSession",
     "LoginThrottle",
     "OutboxMessage",
+    "Passkey",
+    "PendingSignIn",
+    "RecoveryCode",
     "RefreshToken",
     "RevokedAccessToken",
     "SigningKey",
@@ -41,5 +47,10 @@ __all__ = [
     "StatusList",
     "StatusRevocation",
     "TokenFamily",
+    "TotpFactor",
+    "UpstreamLink",
+    "UpstreamProvider",
+    "UpstreamRequest",
     "User",
+    "WebAuthnChallenge",
 ]

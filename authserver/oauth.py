@@ -92,6 +92,8 @@ class FormRequest(OAuth2Request):
         # Set by us: the request's transaction, and the browser's sign-in session.
         self.db: Session | None = None
         self.login_session: LoginSession | None = None
+        # /authorize: whether `acr_values` was sent (the id_token then states `acr`).
+        self.acr_requested = False
         # A user grant's status-list entry, taken before its transaction begins.
         self.status: StatusReference | None = None
         self.status_recorded = False

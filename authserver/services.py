@@ -17,6 +17,7 @@ from authserver.keys.schedule import RotationSchedule
 from authserver.keys.store import FileKeyStore, KeyStore
 from authserver.login.signin import SignIn
 from authserver.oauth import AuthorizationServer
+from authserver.sealing import Sealer
 from authserver.settings import Settings
 from authserver.statuslists.allocation import StatusAllocator
 from authserver.statuslists.publishing import StatusListPublisher
@@ -42,6 +43,10 @@ class Services:
     clients: ClientCache
     # POST /register, per client address (AUTHSERVER_REGISTRATION_RATE_LIMIT).
     registration_rate_limit: ClientRateLimit
+    # Password guesses and second-factor guesses alike (SECURITY-CHECKLIST).
+    login_throttle: LoginThrottle
+    # TOTP secrets and upstream client secrets at rest (authserver.sealing).
+    sealer: Sealer
 
 
 def open_key_store(settings: Settings, database: Database) -> KeyStore:
@@ -94,12 +99,14 @@ def build_services(settings: Settings, database: Database) -> Services:
     oauth = AuthorizationServer(
         settings, database, clients, access_tokens, id_tokens, keyring, rate_limit, statuses
     )
+    login_throttle = _login_throttle(database, counters)
     sign_in = SignIn(
         database,
         settings.password_hashing(),
         settings.session_ttl,
         settings.login_max_concurrent_hashes,
-        _login_throttle(database, counters),
+        login_throttle,
+        settings.mfa,
     )
     rotation = RotationSchedule(settings, store, database)
     status_lists = StatusListPublisher(
@@ -118,6 +125,8 @@ def build_services(settings: Settings, database: Database) -> Services:
         outbox,
         clients,
         ClientRateLimit(counters, settings.registration_rate_limits),
+        login_throttle,
+        Sealer(settings.keys_passphrase.get_secret_value() if settings.keys_passphrase else None),
     )
 
 

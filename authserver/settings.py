@@ -77,6 +77,10 @@ class Settings(BaseSettings):
     session_idle_ttl: timedelta = timedelta(hours=1)
     refresh_token_idle_ttl: timedelta | None = None
     refresh_reuse_grace: timedelta = timedelta(0)
+    # Second factors (docs/login-and-sso.md): "off" (passwords, passkeys and upstream
+    # providers only), "optional" (asked of users who enrolled one, and for clients made
+    # with --require-mfa) or "required" (for every authorization; users enrol first).
+    mfa: Literal["off", "optional", "required"] = "optional"
     login_max_concurrent_hashes: int = Field(default_factory=lambda: os.cpu_count() or 2, ge=1)
     # SECURITY-CHECKLIST: argon2id with at least 19 MiB, t=2, p=1.
     password_memory_kib: int = Field(default=MIN_MEMORY_KIB, ge=MIN_MEMORY_KIB, le=4 * 1024 * 1024)
@@ -115,7 +119,6 @@ class Settings(BaseSettings):
     # live, and the seconds a device waits between polls of the token endpoint.
     device_code_ttl: timedelta = timedelta(minutes=10)
     device_code_interval: int = Field(default=5, ge=1, le=60)
-
     @field_validator("issuer")
     @classmethod
     def _issuer_is_a_url_without_query_or_fragment(cls, value: str) -> str:

@@ -36,6 +36,20 @@ EVENTS = frozenset(
         "login.succeeded",
         "login.failed",
         "login.throttled",
+        "login.first_factor",  # a password (or upstream sign-in) right; a second factor next
+        "login.second_factor_failed",
+        "mfa.totp_enrolled",
+        "mfa.totp_removed",
+        "mfa.recovery_codes_created",
+        "mfa.recovery_code_used",
+        "mfa.reset",  # `authserver users mfa-reset`
+        "passkey.registered",
+        "passkey.removed",
+        "password.changed",
+        "consent.revoked",  # the account page's "revoke access"
+        "upstream.provider_added",
+        "upstream.provider_removed",
+        "upstream.linked",
         "consent.granted",
         "device.approved",
         "device.denied",

@@ -46,6 +46,10 @@ def create(
     introspect: Annotated[
         bool, typer.Option("--introspect", help="May introspect every token (a resource service).")
     ] = False,
+    require_mfa: Annotated[
+        bool,
+        typer.Option("--require-mfa", help="Its users must prove a second factor (or a passkey)."),
+    ] = False,
     backchannel_logout_uri: Annotated[
         str | None,
         typer.Option(help="Where Logout Tokens are POSTed (OIDC Back-Channel Logout 1.0)."),
@@ -75,6 +79,7 @@ def create(
         audiences=audience or [],
         public=public,
         skip_consent=skip_consent,
+        require_mfa=require_mfa,
         can_introspect=introspect,
         backchannel_logout_uri=backchannel_logout_uri,
         backchannel_logout_session_required=backchannel_logout_session_required,
@@ -136,6 +141,7 @@ def describe(client: Client) -> dict[str, Any]:
         "post_logout_redirect_uris": client.post_logout_redirect_uris,
         "audiences": client.audiences,
         "skip_consent": client.skip_consent,
+        "require_mfa": client.require_mfa,
         "introspect": client.can_introspect,
         "backchannel_logout_uri": client.backchannel_logout_uri,
         "backchannel_logout_session_required": client.backchannel_logout_session_required,

@@ -1,7 +1,7 @@
 """`authserver users ...`: create and list the people who sign in."""
 
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from sqlmodel import Session
@@ -10,8 +10,10 @@ from authserver.audit import record_event
 from authserver.cli.context import JsonOption, emit, transaction
 from authserver.clock import utcnow
 from authserver.errors import AuthserverError
+from authserver.factors.reset import reset_second_factors
 from authserver.login.sessions import end_all_sessions_of_user
 from authserver.settings import load_settings
+from authserver.users.describe import describe_user
 from authserver.users.models import User
 from authserver.users.registration import UserExistsError, create_user
 from authserver.users.repository import UserRepository
@@ -90,6 +92,47 @@ def revoke_sessions(username: str) -> None:
         record_event(session, "user.sessions_revoked", user_id=_id(user), username=user.username)
         end_all_sessions_of_user(session, _id(user), utcnow(), "signed out by an administrator")
     typer.echo(f"ended every session and token of {username}")
+
+
+@app.command("mfa-reset", context_settings={"ignore_unknown_options": True})
+def mfa_reset(username: str) -> None:
+    """Remove a user's second factors (TOTP, recovery codes, passkeys): for one who lost
+    them. With AUTHSERVER_MFA=required they enrol again at their next sign-in."""
+    with transaction() as session:
+        user = _find(session, username)
+        removed = reset_second_factors(session, _id(user))
+        record_event(session, "mfa.reset", user_id=_id(user), username=user.username, **removed)
+    typer.echo(
+        f"removed {username}'s second factors: TOTP {removed['totp']}, "
+        f"passkeys {removed['passkeys']}, recovery codes {removed['recovery_codes']}"
+    )
+
+
+@app.command("show", context_settings={"ignore_unknown_options": True})
+def show(username: str, as_json: JsonOption = False) -> None:
+    """One user: their second factors, live sessions and linked upstream accounts."""
+    settings = load_settings()
+    with transaction(settings) as session:
+        user = _find(session, username)
+        data = describe_user(session, user, utcnow(), settings.session_idle_ttl)
+    emit(as_json, data, _user_lines(data))
+
+
+def _user_lines(data: dict[str, Any]) -> str:
+    factors = data["factors"]
+    lines = [
+        f"{data['username']}  {data['email'] or '-'}{'  (disabled)' if data['disabled'] else ''}",
+        f"TOTP: {'on' if factors['totp'] else 'off'}; "
+        f"recovery codes left: {factors['recovery_codes']}; passkeys: {len(factors['passkeys'])}",
+    ]
+    lines += [f"  passkey {p['name']} (added {p['created_at']})" for p in factors["passkeys"]]
+    lines.append(f"sessions: {len(data['sessions'])}")
+    lines += [
+        f"  {s['sid']}  {s['amr']}  {s['address'] or '-'}  last seen {s['last_seen_at']}"
+        for s in data["sessions"]
+    ]
+    lines += [f"linked: {link['issuer']} {link['subject']}" for link in data["upstream_links"]]
+    return "\n".join(lines)
 
 
 def _find(session: Session, username: str) -> User:

@@ -55,6 +55,9 @@ class Client(SQLModel, ClientMixin, table=True):
     )
     scope: str = Field(default="", max_length=2000)
     skip_consent: bool = False
+    # Its users must have proved a second factor (or a passkey) in the session that
+    # authorizes it, whatever AUTHSERVER_MFA says (factors/policy.py).
+    require_mfa: bool = False
     can_introspect: bool = False
     # OIDC Back-Channel Logout 1.0 §2.2: where a Logout Token is POSTed when a session
     # this client received tokens in ends; `sid` is always sent, so either value holds.

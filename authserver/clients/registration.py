@@ -38,6 +38,7 @@ class ClientSpec:
     audiences: list[str] = field(default_factory=list)
     public: bool = False
     skip_consent: bool = False
+    require_mfa: bool = False
     can_introspect: bool = False
     backchannel_logout_uri: str | None = None
     backchannel_logout_session_required: bool = False
@@ -63,6 +64,7 @@ def register_client(repository: ClientRepository, spec: ClientSpec) -> tuple[Cli
         post_logout_redirect_uris=list(dict.fromkeys(spec.post_logout_redirect_uris)),
         audiences=list(dict.fromkeys(spec.audiences)),
         skip_consent=spec.skip_consent,
+        require_mfa=spec.require_mfa,
         can_introspect=spec.can_introspect,
         backchannel_logout_uri=spec.backchannel_logout_uri,
         backchannel_logout_session_required=spec.backchannel_logout_session_required,

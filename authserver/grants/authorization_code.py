@@ -13,6 +13,7 @@ from authlib.oauth2.rfc6749 import grants
 from authserver.audit import record_event
 from authserver.clock import utcnow
 from authserver.errors import InvalidGrantError
+from authserver.factors.policy import acr_of
 from authserver.grants.resource import resolve_audience
 from authserver.grants.scope import resolve_scope
 from authserver.login.repository import SessionRepository
@@ -55,6 +56,8 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
                 auth_time=login_session.auth_time,
                 expires_at=now + self.server.settings.authorization_code_ttl,
                 requested_claims=request.claims_request.stored(),
+                amr=login_session.amr,
+                acr=acr_of(login_session.amr) if request.acr_requested else None,
             )
         )
 

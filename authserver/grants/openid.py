@@ -32,4 +32,6 @@ class OpenIDCodeExtension:
             nonce=code.nonce,
             access_token=body["access_token"],
             user_claims=user_claims(request.user, asked),
+            amr=code.get_amr(),
+            acr=code.get_acr(),
         )

@@ -21,7 +21,7 @@ with a CSRF token.
 
 import re
 from datetime import datetime, timedelta
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from authlib.common.urls import add_params_to_uri
 from fastapi import APIRouter, Request
@@ -34,10 +34,12 @@ from authserver.clock import utcnow
 from authserver.errors import (
     AccessDeniedError,
     ConsentRequiredError,
+    InteractionRequiredError,
     InvalidRequestError,
     LoginRequiredError,
     OAuth2Error,
 )
+from authserver.factors.policy import is_multi_factor, mfa_needed
 from authserver.grants.claims_request import ClaimsRequest, parse_claims_request
 from authserver.http.account_choice import (
     ACCOUNT_FIELD,
@@ -47,7 +49,8 @@ from authserver.http.account_choice import (
 )
 from authserver.http.browser import BadFormError, Browser, read_page_form
 from authserver.http.forms import reject_nul
-from authserver.http.pages import error_page, render_page
+from authserver.http.login import second_factor_url
+from authserver.http.pages import error_page, render_page, see_other
 from authserver.http.sign_in_first import microseconds, sign_in_first, signed_in_after
 from authserver.login.csrf import csrf_token, csrf_token_matches, parameters_digest
 from authserver.login.models import LoginSession
@@ -62,6 +65,7 @@ router = APIRouter()
 _PROMPTS = frozenset({"none", "login", "consent", "select_account"})
 _SECONDS = re.compile(r"[0-9]{1,10}")
 _MAX_NONCE_LENGTH = 512
+_MAX_ACR_VALUES_LENGTH = 1000
 _INVALID_LINK = "This sign-in link is not valid"
 
 
@@ -155,6 +159,13 @@ def _authorize(
             choose = "select_account" in prompts and decision is None and after is None
             if choose and not account_chosen(browser, login_session, pairs):
                 return account_page(browser, client, user, login_session, pairs)
+            # factors/policy.py: a second factor, proved in this session, when required.
+            acr_values = _acr_values(request)
+            needed = mfa_needed(services.settings.mfa, client.require_mfa, acr_values)
+            if needed and not is_multi_factor(login_session.amr):
+                if "none" in prompts:
+                    raise InteractionRequiredError("A second factor is required.")
+                return see_other(second_factor_url(issuer, "/authorize?" + urlencode(pairs)))
             scopes = frozenset(request.scope.split()) | claims.scopes
             consents = ConsentRepository(db)
             if decision is None:
@@ -183,6 +194,7 @@ def _authorize(
                 )
             request.login_session = login_session
             request.claims_request = claims
+            request.acr_requested = bool(acr_values)
             _, _, headers = grant.create_authorization_response(redirect_uri, user)
             return _redirect(dict(headers)["Location"], issuer)
     except OAuth2Error as error:
@@ -230,6 +242,14 @@ def _is_another_user(claims: ClaimsRequest, user: User, signed_in_after: int | N
     if signed_in_after is not None:
         raise AccessDeniedError("The signed-in user is not the one the request names.")
     return True
+
+
+def _acr_values(request: FormRequest) -> list[str]:
+    """OIDC Core §3.1.2.1 `acr_values`: space-separated, in order of preference."""
+    value = request.payload.data.get("acr_values") or ""
+    if len(value) > _MAX_ACR_VALUES_LENGTH:
+        raise InvalidRequestError("acr_values is too long.")
+    return value.split()
 
 
 def _check_nonce(request: FormRequest) -> None:

@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from authserver.errors import OAuth2Error
+from authserver.factors.pending import PENDING_TTL
 from authserver.http.forms import read_oauth_form
 from authserver.login.csrf import new_browser_secret
 from authserver.login.devices import DEVICE_TTL
@@ -22,6 +23,8 @@ from authserver.settings import Settings
 SESSION_COOKIE = "authserver_session"
 CSRF_COOKIE = "authserver_csrf"
 DEVICE_COOKIE = "authserver_device"
+# A sign-in whose first factor was proved, waiting for the second (factors/pending.py).
+PENDING_COOKIE = "authserver_pending"
 _CSRF_COOKIE_LIFETIME = timedelta(days=1)
 
 
@@ -37,6 +40,8 @@ class Browser:
     csrf_secret_is_new: bool
     address: str
     settings: Settings
+    pending_secret: str | None = None
+    user_agent: str | None = None
 
     @classmethod
     def of(cls, request: Request) -> "Browser":
@@ -50,6 +55,8 @@ class Browser:
             csrf_secret_is_new=not csrf_secret,
             address=request.client.host if request.client else "unknown",
             settings=settings,
+            pending_secret=request.cookies.get(prefix + PENDING_COOKIE),
+            user_agent=request.headers.get("user-agent"),
         )
 
     def active_session(self, db: Session, now: datetime) -> LoginSession | None:
@@ -72,10 +79,19 @@ class Browser:
         self._set(response, DEVICE_COOKIE, secret, DEVICE_TTL)
         return response
 
+    def set_pending(self, response: Response, secret: str) -> Response:
+        self._set(response, PENDING_COOKIE, secret, PENDING_TTL)
+        return response
+
     def clear_session(self, response: Response) -> Response:
-        prefix = self.settings.cookie_prefix
+        return self._clear(response, SESSION_COOKIE)
+
+    def clear_pending(self, response: Response) -> Response:
+        return self._clear(response, PENDING_COOKIE)
+
+    def _clear(self, response: Response, name: str) -> Response:
         response.delete_cookie(
-            prefix + SESSION_COOKIE,
+            self.settings.cookie_prefix + name,
             path="/",
             secure=self.settings.issuer_is_https,
             httponly=True,

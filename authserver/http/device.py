@@ -15,8 +15,10 @@ from authserver.clock import utcnow
 from authserver.device_flow.approval import Found, NotFound, Throttled, decide, look_up
 from authserver.device_flow.codes import formatted
 from authserver.device_flow.endpoint import VERIFICATION_PATH
+from authserver.factors.policy import is_multi_factor, mfa_needed
 from authserver.http.browser import BadFormError, Browser, read_page_form
 from authserver.http.dependencies import oauth_request_from
+from authserver.http.login import second_factor_url
 from authserver.http.pages import error_page, render_page, see_other
 from authserver.http.revocation import endpoint_response
 from authserver.login.csrf import csrf_token, csrf_token_matches
@@ -79,6 +81,11 @@ def _answer(services: Services, browser: Browser, posted: bool, form: dict[str, 
             return page
         if isinstance(found, NotFound):
             return _code_form(browser, login_session, user, entry, _NOT_VALID)
+        # factors/policy.py: the approval is an authorization like /authorize's.
+        mfa = mfa_needed(services.settings.mfa, found.client.require_mfa, ())
+        if mfa and not is_multi_factor(login_session.amr):
+            back = f"{VERIFICATION_PATH}?{urlencode({'user_code': entry[:32]})}"
+            return see_other(second_factor_url(services.settings.issuer, back))
         answer = form.get("decision") if posted else None
         if answer is None:
             return _confirm_page(browser, login_session, user, found)

@@ -6,7 +6,7 @@ could not be a username, and used for nothing else.
 """
 
 import asyncio
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
@@ -19,6 +19,7 @@ from authserver.login.csrf import csrf_token, csrf_token_matches
 from authserver.login.models import LoginSession
 from authserver.login.signin import SignInResult
 from authserver.services import Services
+from authserver.upstream.providers import ProviderButton, provider_buttons
 from authserver.users.models import User
 
 router = APIRouter()
@@ -51,8 +52,11 @@ async def login_page(request: Request) -> Response:
                 csrf_token=csrf_token(browser.csrf_secret, SIGNED_IN_PURPOSE),
             )
             return browser.keep_csrf_secret(page)
-    client_name = await run_in_threadpool(_client_name, request.app.state.services, next_path)
-    page = _form(browser, next_path, _login_hint(next_path), client_name=client_name)
+    services = request.app.state.services
+    client_name, upstreams = await run_in_threadpool(_page_context, services, next_path)
+    page = _form(
+        browser, next_path, _login_hint(next_path), client_name=client_name, upstreams=upstreams
+    )
     return browser.keep_csrf_secret(page)
 
 
@@ -85,12 +89,23 @@ async def login(request: Request) -> Response:
         page.status_code = 503
         page.headers["Retry-After"] = "1"
         return page
+    if result.pending is not None:
+        response = see_other(second_factor_url(services.settings.issuer, next_path))
+        if result.device_secret is not None:
+            browser.set_device(response, result.device_secret)
+        return browser.set_pending(response, result.pending)
     if result.started is None:
         return _form(browser, next_path, username, FAILED)
     response = see_other(services.settings.issuer + (next_path or "/login"))
     if result.device_secret is not None:
         browser.set_device(response, result.device_secret)
-    return browser.set_session(response, result.started.cookie_value)
+    return browser.clear_pending(browser.set_session(response, result.started.cookie_value))
+
+
+def second_factor_url(issuer: str, next_path: str | None) -> str:
+    """The second step of a sign-in (http/second_factor.py), returning to `next_path`."""
+    query = "?" + urlencode({"next": next_path}) if next_path else ""
+    return f"{issuer}/login/second-factor{query}"
 
 
 async def _signed_in(
@@ -114,7 +129,13 @@ async def _signed_in(
         return SignInResult(busy=True)
     try:
         return await run_in_threadpool(
-            services.sign_in, username, password, browser.address, previous, browser.device_secret
+            services.sign_in,
+            username,
+            password,
+            browser.address,
+            previous,
+            browser.device_secret,
+            browser.user_agent,
         )
     finally:
         slots.release()
@@ -135,6 +156,7 @@ def _form(
     username: str = "",
     error: str | None = None,
     client_name: str | None = None,
+    upstreams: list[ProviderButton] | None = None,
 ) -> Response:
     return render_page(
         "login.html",
@@ -143,14 +165,20 @@ def _form(
         username=username,
         error=error,
         client_name=client_name,
+        upstreams=upstreams or [],
     )
 
 
-def _client_name(services: Services, next_path: str | None) -> str | None:
-    """The application the user signs in for, when coming from /authorize."""
+def _page_context(
+    services: Services, next_path: str | None
+) -> tuple[str | None, list[ProviderButton]]:
+    """The application the user signs in for, when coming from /authorize, and the
+    upstream providers offered beside the password form."""
     client_id = _authorization_parameter(next_path, "client_id")
     client = services.oauth.query_client(client_id) if client_id is not None else None
-    return client.name if client else None
+    with services.database.reading() as db:
+        upstreams = provider_buttons(db)
+    return (client.name if client else None), upstreams
 
 
 def _login_hint(next_path: str | None) -> str:

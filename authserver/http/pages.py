@@ -15,7 +15,14 @@ _templates = Environment(
 
 STYLESHEET_PATH = "/assets/authserver.css"
 # Where a person, not a program, is the reader: errors there are pages, not JSON.
-PAGE_PATHS = frozenset({"/login", "/authorize", "/logout", "/device"})
+PAGE_PATHS = frozenset({"/login", "/authorize", "/logout", "/device", "/account"})
+_PAGE_PREFIXES = ("/login/", "/account/")
+
+
+def is_page_path(path: str) -> bool:
+    return path in PAGE_PATHS or path.startswith(_PAGE_PREFIXES)
+
+
 STYLESHEET = (Path(__file__).parent / "assets" / "authserver.css").read_bytes()
 
 # SECURITY-CHECKLIST (HTML): no script at all, no framing, no referrer, no sniffing.

@@ -21,6 +21,13 @@ class LoginSession(SQLModel, table=True):
     sid: str = Field(max_length=64, unique=True, index=True)
     user_id: int = Field(foreign_key="users.id", ondelete="CASCADE", index=True)
     auth_time: datetime = Field(sa_column=moment_column())
+    # RFC 8176 methods the user proved in this session, space-separated in the order
+    # proved (`pwd`, `pwd otp mfa`, `hwk mfa`, `fed`): the id_token's `amr` (factors/).
+    amr: str = Field(default="pwd", max_length=100)
+    # What the account page shows of the session: the browser and the address it signed
+    # in from.
+    user_agent: str | None = Field(default=None, max_length=300)
+    address: str | None = Field(default=None, max_length=64)
     last_seen_at: datetime = Field(sa_column=moment_column())
     expires_at: datetime = Field(sa_column=moment_column(index=True))
     ended_at: datetime | None = Field(

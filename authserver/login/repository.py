@@ -2,7 +2,7 @@
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, update
+from sqlalchemy import delete, or_, update
 from sqlmodel import Session, col, select
 
 from authserver.db import insert_if_absent
@@ -32,17 +32,47 @@ class SessionRepository:
         )
         self.session.execute(statement)
 
-    def renew(self, secret_hash: str, new_secret_hash: str, now: datetime, ttl: timedelta) -> None:
+    def renew(
+        self,
+        secret_hash: str,
+        new_secret_hash: str,
+        now: datetime,
+        ttl: timedelta,
+        *,
+        amr: str,
+        user_agent: str | None,
+        address: str | None,
+    ) -> None:
         statement = (
             update(LoginSession)
             .where(
                 col(LoginSession.secret_hash) == secret_hash, col(LoginSession.ended_at).is_(None)
             )
             .values(
-                secret_hash=new_secret_hash, auth_time=now, last_seen_at=now, expires_at=now + ttl
+                secret_hash=new_secret_hash,
+                auth_time=now,
+                amr=amr,
+                user_agent=user_agent,
+                address=address,
+                last_seen_at=now,
+                expires_at=now + ttl,
             )
         )
         self.session.execute(statement)
+
+    def of_user(self, user_id: int, now: datetime, idle_ttl: timedelta) -> list[LoginSession]:
+        """The user's live sessions, the most recently seen first."""
+        statement = (
+            select(LoginSession)
+            .where(
+                LoginSession.user_id == user_id,
+                col(LoginSession.ended_at).is_(None),
+                col(LoginSession.expires_at) > now,
+                col(LoginSession.last_seen_at) > now - idle_ttl,
+            )
+            .order_by(col(LoginSession.last_seen_at).desc())
+        )
+        return list(self.session.exec(statement).all())
 
     def end(self, sid: str, now: datetime) -> bool:
         """True for the one caller that ended it (it was still open)."""
@@ -82,6 +112,18 @@ class ConsentRepository:
     def granted_scopes(self, user_id: int, client_id: str) -> frozenset[str]:
         consent = self.session.get(Consent, (user_id, client_id))
         return frozenset(consent.scope.split()) if consent else frozenset()
+
+    def of_user(self, user_id: int) -> list[Consent]:
+        statement = (
+            select(Consent).where(Consent.user_id == user_id).order_by(col(Consent.client_id))
+        )
+        return list(self.session.exec(statement).all())
+
+    def revoke(self, user_id: int, client_id: str) -> bool:
+        statement = delete(Consent).where(
+            col(Consent.user_id) == user_id, col(Consent.client_id) == client_id
+        )
+        return self.session.execute(statement).rowcount == 1  # type: ignore[attr-defined]
 
     def grant(self, user_id: int, client_id: str, scopes: frozenset[str], now: datetime) -> None:
         """Remember `scopes` in addition to what was approved before."""

@@ -31,14 +31,53 @@ class StartedSession:
     session: LoginSession
 
 
-def start_session(db: Session, user_id: int, now: datetime, ttl: timedelta) -> StartedSession:
+@dataclass(frozen=True)
+class SignedIn:
+    """Who signed in, how (RFC 8176 `amr` values, space-separated) and from where."""
+
+    user_id: int
+    username: str
+    amr: str
+    user_agent: str | None = None
+    address: str | None = None
+
+
+def establish_session(
+    db: Session, signed_in: SignedIn, previous: LoginSession | None, now: datetime, ttl: timedelta
+) -> StartedSession:
+    """Where every sign-in ends (a password, a second factor, a passkey, an upstream
+    provider). The browser's `previous` session gets a new secret if it is the same
+    user's (its `sid` and token families live on), else it ends."""
+    if previous is not None and previous.user_id == signed_in.user_id:
+        started = renew_session(db, previous, signed_in, now, ttl)
+    else:
+        if previous is not None:
+            end_session(db, previous, now, "replaced")
+        started = start_session(db, signed_in, now, ttl)
+    record_event(
+        db,
+        "login.succeeded",
+        user_id=signed_in.user_id,
+        username=signed_in.username,
+        sid=started.session.sid,
+        method=signed_in.amr,
+    )
+    return started
+
+
+def start_session(
+    db: Session, signed_in: SignedIn, now: datetime, ttl: timedelta
+) -> StartedSession:
     """A new session with a new secret: a sign-in never reuses an id (no fixation)."""
     secret = new_opaque_secret()
     login_session = LoginSession(
         secret_hash=opaque_hash(secret),
         sid=new_identifier(),
-        user_id=user_id,
+        user_id=signed_in.user_id,
         auth_time=now,
+        amr=signed_in.amr,
+        user_agent=_bounded(signed_in.user_agent, 300),
+        address=_bounded(signed_in.address, 64),
         last_seen_at=now,
         expires_at=now + ttl,
     )
@@ -47,15 +86,28 @@ def start_session(db: Session, user_id: int, now: datetime, ttl: timedelta) -> S
 
 
 def renew_session(
-    db: Session, login_session: LoginSession, now: datetime, ttl: timedelta
+    db: Session, login_session: LoginSession, signed_in: SignedIn, now: datetime, ttl: timedelta
 ) -> StartedSession:
-    """The same user signed in again: a new secret and `auth_time`, the same `sid`."""
+    """The same user signed in again (or proved a second factor): a new secret, `auth_time`
+    and `amr`, the same `sid`."""
     secret = new_opaque_secret()
-    SessionRepository(db).renew(login_session.secret_hash, opaque_hash(secret), now, ttl)
+    SessionRepository(db).renew(
+        login_session.secret_hash,
+        opaque_hash(secret),
+        now,
+        ttl,
+        amr=signed_in.amr,
+        user_agent=_bounded(signed_in.user_agent, 300),
+        address=_bounded(signed_in.address, 64),
+    )
     renewed = SessionRepository(db).find_by_sid(login_session.sid)
     if renewed is None or renewed.ended_at is not None:  # a logout came first: start afresh
-        return start_session(db, login_session.user_id, now, ttl)
+        return start_session(db, signed_in, now, ttl)
     return StartedSession(secret, renewed)
+
+
+def _bounded(value: str | None, length: int) -> str | None:
+    return value[:length] if value else None
 
 
 def find_active_session(

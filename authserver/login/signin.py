@@ -14,14 +14,11 @@ from datetime import timedelta
 from authserver.audit import record_event
 from authserver.clock import utcnow
 from authserver.db import Database
+from authserver.factors.enrolled import second_factors_of
+from authserver.factors.pending import start_pending
 from authserver.login.devices import known_device, remember_device
 from authserver.login.models import LoginSession
-from authserver.login.sessions import (
-    StartedSession,
-    end_session,
-    renew_session,
-    start_session,
-)
+from authserver.login.sessions import SignedIn, StartedSession, establish_session
 from authserver.login.throttle import account_key, device_key
 from authserver.throttling.logins import LoginThrottle
 from authserver.users.authentication import find_user_for_sign_in, password_matches
@@ -38,6 +35,9 @@ class SignInResult:
     busy: bool = False
     # The new device cookie's secret after a sign-in (login/devices.py).
     device_secret: str | None = None
+    # The password was right and the user has a second factor: the pending sign-in's
+    # cookie value (factors/pending.py), which the second step turns into a session.
+    pending: str | None = None
 
 
 class SignIn:
@@ -48,8 +48,10 @@ class SignIn:
         session_ttl: timedelta,
         max_hashes: int,
         throttle: LoginThrottle,
+        mfa: str = "optional",
     ) -> None:
         self._database = database
+        self._mfa = mfa
         self._throttle = throttle
         self._hashing = hashing
         self._session_ttl = session_ttl
@@ -62,10 +64,12 @@ class SignIn:
         address: str,
         previous: LoginSession | None,
         device_cookie: str | None = None,
+        user_agent: str | None = None,
     ) -> SignInResult:
         """Sign in. The browser's `previous` session gets a new secret if it is the same
         user's (its `sid` and token families live on), else it ends. A browser whose
-        `device_cookie` is known to the account is throttled on its own (devices.py)."""
+        `device_cookie` is known to the account is throttled on its own (devices.py). A
+        user with a second factor gets a pending sign-in instead of a session."""
         device = self._known_device(device_cookie, username)
         account = device_key(device) if device else account_key(username)
         if wait := self._throttle.reserve(account, address):
@@ -93,21 +97,17 @@ class SignIn:
             if upgraded:
                 user.password_hash, user.updated_at = upgraded, now
                 db.add(user)
-            if previous is not None and previous.user_id == user.id:
-                started = renew_session(db, previous, now, self._session_ttl)
-            else:
-                if previous is not None:
-                    end_session(db, previous, now, "replaced")
-                started = start_session(db, user.id, now, self._session_ttl)
-            record_event(
-                db,
-                "login.succeeded",
-                user_id=user.id,
-                username=user.username,
-                sid=started.session.sid,
-                method="pwd",
-            )
+            if self._mfa != "off" and second_factors_of(db, user.id).any:
+                pending = start_pending(db, user.id, "pwd", now)
+                record_event(db, "login.first_factor", user_id=user.id, username=user.username)
+                return SignInResult(pending=pending, device_secret=device_secret)
+            signed_in = SignedIn(user.id, user.username, "pwd", user_agent, address)
+            started = establish_session(db, signed_in, previous, now, self._session_ttl)
             return SignInResult(started=started, device_secret=device_secret)
+
+    @property
+    def hashing(self) -> PasswordHashing:
+        return self._hashing
 
     def _known_device(self, cookie_value: str | None, username: str) -> str | None:
         if not cookie_value:

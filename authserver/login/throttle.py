@@ -32,6 +32,11 @@ def device_key(token_hash: str) -> str:
     return "device:" + token_hash[:64]
 
 
+def second_factor_key(user_id: int) -> str:
+    """Second-factor guesses of one account (after its password was right)."""
+    return f"mfa:{user_id}"
+
+
 def address_key(address: str) -> str:
     return "ip:" + address[:100]
 

@@ -25,6 +25,8 @@ class IdTokenIssuer(TokenSigner):
         nonce: str | None,
         access_token: str,
         user_claims: Mapping[str, object] | None = None,
+        amr: list[str] | None = None,
+        acr: str | None = None,
     ) -> str:
         now = int(utcnow().timestamp())
         claims: dict[str, object] = {
@@ -42,4 +44,10 @@ class IdTokenIssuer(TokenSigner):
             claims["nonce"] = nonce
         if sid:
             claims["sid"] = sid
+        # OIDC Core §2: how the user signed in (RFC 8176), and the level it meets when
+        # the request asked (factors/policy.py).
+        if amr:
+            claims["amr"] = amr
+        if acr:
+            claims["acr"] = acr
         return self._sign("JWT", claims)

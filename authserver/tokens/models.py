@@ -36,6 +36,10 @@ class AuthorizationCode(SQLModel, table=True):
     requested_claims: dict[str, list[str]] | None = Field(
         default=None, sa_column=Column(JSON, nullable=True)
     )
+    # OIDC Core §2: how the user signed in (the session's `amr`, space-separated) and the
+    # `acr` the id_token states, when the request asked for one (factors/policy.py).
+    amr: str | None = Field(default=None, max_length=100)
+    acr: str | None = Field(default=None, max_length=100)
 
     # Authlib's AuthorizationCodeMixin (RFC 6749, RFC 7636, OIDC Core).
     def get_redirect_uri(self) -> str:
@@ -50,11 +54,11 @@ class AuthorizationCode(SQLModel, table=True):
     def get_auth_time(self) -> int:
         return int(self.auth_time.timestamp())
 
-    def get_acr(self) -> None:
-        return None
+    def get_acr(self) -> str | None:
+        return self.acr
 
-    def get_amr(self) -> None:
-        return None
+    def get_amr(self) -> list[str] | None:
+        return self.amr.split() if self.amr else None
 
 
 class TokenFamily(SQLModel, table=True):

@@ -7,7 +7,7 @@ row count says who won (RFC 9700 §4.14.2, RFC 6749 §4.1.2). Flushes, never com
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import JSON, ColumnElement, bindparam, delete, text, update
+from sqlalchemy import JSON, ColumnElement, and_, bindparam, delete, text, update
 from sqlmodel import Session, col, select
 
 from authserver.db import UtcDateTime, insert_if_absent
@@ -71,6 +71,12 @@ class FamilyRepository:
 
     def revoke_of_user(self, user_id: int, now: datetime) -> None:
         self._revoke(col(TokenFamily.user_id) == user_id, now)
+
+    def revoke_of_user_and_client(self, user_id: int, client_id: str, now: datetime) -> None:
+        self._revoke(
+            and_(col(TokenFamily.user_id) == user_id, col(TokenFamily.client_id) == client_id),
+            now,
+        )
 
     def _revoke(self, condition: ColumnElement[bool], now: datetime) -> None:
         """Revoke the families, and set the status bit of each of their access tokens."""

@@ -23,7 +23,7 @@ from tests.http.tokens import basic, claims_of, verified_id_token
 CLAIMS = "OIDC Core §5.5"
 INDIVIDUAL = "OIDC Core §5.5.1"
 # Registered claims every id_token carries (OIDC Core §2), whatever `claims` asks for.
-ID_TOKEN_BASE = {"iss", "sub", "aud", "exp", "iat", "auth_time", "at_hash", "sid"}
+ID_TOKEN_BASE = {"iss", "sub", "aud", "exp", "iat", "auth_time", "at_hash", "sid", "amr"}
 
 
 @pytest.fixture

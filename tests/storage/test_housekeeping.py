@@ -11,7 +11,7 @@ from authserver.db import Database
 from authserver.device_flow.models import DeviceAuthorization
 from authserver.housekeeping import CODE_MEMORY, purge_expired
 from authserver.login.models import KnownDevice, LoginSession, LoginThrottle
-from authserver.login.sessions import start_session
+from authserver.login.sessions import SignedIn, start_session
 from authserver.login.throttle import FORGET_AFTER
 from authserver.registration.models import InitialAccessToken
 from authserver.statuslists.models import StatusList
@@ -36,8 +36,8 @@ def test_purge_deletes_only_what_nothing_can_accept_any_more(database: Database)
                 scope="openid", auth_time=moment, now=moment, ttl=ttl,
             )  # fmt: skip
             issue_refresh_token(session, family, moment, None)
-        start_session(session, user.id, long_ago, timedelta(hours=1))
-        start_session(session, user.id, now, timedelta(hours=1))
+        start_session(session, SignedIn(user.id, "alice", "pwd"), long_ago, timedelta(hours=1))
+        start_session(session, SignedIn(user.id, "alice", "pwd"), now, timedelta(hours=1))
         for moment in (long_ago, now):
             session.add(
                 AuthorizationCode(
@@ -64,7 +64,9 @@ def test_purge_deletes_only_what_nothing_can_accept_any_more(database: Database)
             session.add(AuditEvent(occurred_at=now - age, event="login.failed"))
         # Expired an hour ago, not yet ended by the outbox's sweep: its clients have not
         # been told (back-channel logout), so it stays.
-        start_session(session, user.id, now - timedelta(hours=2), timedelta(hours=1))
+        start_session(
+            session, SignedIn(user.id, "alice", "pwd"), now - timedelta(hours=2), timedelta(hours=1)
+        )
         for created, expires in ((long_ago, now - timedelta(seconds=1)), (now, now + ACCESS_TTL)):
             session.add(
                 StatusList(

@@ -17,7 +17,7 @@ from authserver.clock import utcnow
 from authserver.db import Database
 from authserver.keys.keyring import KeyRing
 from authserver.keys.store import FileKeyStore
-from authserver.login.sessions import end_expired_sessions, start_session
+from authserver.login.sessions import SignedIn, end_expired_sessions, start_session
 from authserver.tokens.models import TokenFamily
 from tests.conftest import make_settings
 from tests.e2e.logout_receiver import running_receiver
@@ -55,7 +55,7 @@ def test_a_public_address_is_allowed_and_other_schemes_never() -> None:
 def session_with_family(database: Database, client_id: str, user_id: int) -> str:
     now = utcnow()
     with database.transaction() as db:
-        started = start_session(db, user_id, now, timedelta(hours=1))
+        started = start_session(db, SignedIn(user_id, "alice", "pwd"), now, timedelta(hours=1))
         db.add(
             TokenFamily(
                 id=started.session.sid + "-f",

@@ -1,6 +1,7 @@
 """The operations of the OpenAPI description, one function per endpoint, as on the wire."""
 
 from authserver.http.cors import CORS_PATHS
+from authserver.http.openapi.account import account_paths
 from authserver.http.openapi.device import device_paths, grant_requests
 from authserver.http.openapi.pieces import (
     CLIENT,
@@ -538,6 +539,7 @@ def paths() -> dict[str, Schema]:
         **_status_lists(),
         **registration_paths(),
         **device_paths(),
+        **account_paths(),
     }
     for path in CORS_PATHS:
         paths[path]["options"] = _preflight(path)

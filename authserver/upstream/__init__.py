@@ -1,0 +1,1 @@
+"""Sign-in with an upstream OpenID provider (authorization code + PKCE, Authlib's client)."""
