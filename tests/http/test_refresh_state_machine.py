@@ -348,11 +348,12 @@ class RefreshStateMachine(RuleBasedStateMachine):
             return multiple(self._issue(family, response.json()))
         # RFC 6749 §5.2: a used, revoked or expired token is invalid_grant, as JSON.
         assert_oauth_error(response, 400, "invalid_grant")
-        if not (token.consumed and family.has_a_live_token):
+        if not token.consumed or family.revoked or family.age >= ABSOLUTE_SECONDS:
             self.world.tally["refused: family revoked or expired"] += 1
         else:
             # RFC 9700 §4.14.2: a rotated token presented again revokes the family, even
-            # past its own idle expiry (found by this machine); and it ends the sign-in
+            # past its own idle expiry, or its successor's (both found by this machine:
+            # the family lives on until its absolute expiry); and it ends the sign-in
             # session the family came from, with every family of it (back-channel logout,
             # docs/revocation.md), so a browser of that session signs in afresh.
             family.revoked = True
