@@ -29,11 +29,13 @@ from authserver.http import (
     logout,
     metrics,
     openapi,
+    passkeys,
     registration,
     revocation,
     second_factor,
     statuslists,
     token,
+    upstream,
     userinfo,
     wellknown,
 )
@@ -49,6 +51,7 @@ from authserver.oauth import error_response, json_response, unexpected_error_res
 from authserver.schema import ensure_schema_is_current
 from authserver.services import build_services
 from authserver.settings import Settings, load_settings
+from authserver.upstream.configuration import configure_from_settings
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +70,7 @@ def create_app(settings: Settings, *, serving: bool = False) -> FastAPI:
     database = Database(settings.database_url, settings.database_pool_size)
     ensure_schema_is_current(database)
     services = build_services(settings, database)
+    configure_from_settings(settings, database, services.sealer)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -115,6 +119,8 @@ def create_app(settings: Settings, *, serving: bool = False) -> FastAPI:
         second_factor,
         account,
         account_totp,
+        upstream,
+        passkeys,
     ):
         app.include_router(module.router)
     app.add_middleware(CorsMiddleware)

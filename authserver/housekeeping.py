@@ -1,6 +1,7 @@
 """Deleting what can no longer matter: expired codes, sessions, families, deny-list entries,
-status lists no live token names, device authorizations, initial access tokens, and audit
-events past their retention (AUTHSERVER_AUDIT_RETENTION).
+status lists no live token names, device authorizations, initial access tokens, passkey
+challenges, upstream sign-ins in flight, sign-ins that never got their second factor, and
+audit events past their retention (AUTHSERVER_AUDIT_RETENTION).
 
 Each is one DELETE on an indexed expiry column, safe while the server runs: a row is
 deleted only once nothing could still accept it. A family outlives its own expiry by
@@ -18,13 +19,16 @@ from authserver.audit.models import AuditEvent
 from authserver.backchannel.outbox import purge_outbox
 from authserver.db import rows_changed
 from authserver.device_flow.repository import DeviceAuthorizationRepository
+from authserver.factors.pending import purge_pending
 from authserver.login.devices import purge_devices
 from authserver.login.models import LoginSession
 from authserver.login.throttle import purge_throttle
+from authserver.passkeys.challenges import purge_challenges
 from authserver.registration.tokens import purge_initial_access_tokens
 from authserver.statuslists.repository import purge_lists
 from authserver.tokens.models import AuthorizationCode, TokenFamily
 from authserver.tokens.repository import DenyList
+from authserver.upstream.repository import purge_requests
 
 CODE_MEMORY = timedelta(days=1)
 SESSION_MEMORY = timedelta(days=1)
@@ -45,6 +49,9 @@ class Purged:
     outbox_messages: int
     device_authorizations: int
     initial_access_tokens: int
+    webauthn_challenges: int
+    upstream_requests: int
+    pending_sign_ins: int
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -85,6 +92,9 @@ def purge_expired(
         # Kept a day past expiry like codes: a late poll is still told it was used.
         device_authorizations=DeviceAuthorizationRepository(db).purge(now - CODE_MEMORY),
         initial_access_tokens=purge_initial_access_tokens(db, now),
+        webauthn_challenges=purge_challenges(db, now),
+        upstream_requests=purge_requests(db, now),
+        pending_sign_ins=purge_pending(db, now),
     )
 
 

@@ -17,6 +17,7 @@ from pydantic_settings import BaseSettings, DotEnvSettingsSource, NoDecode, Sett
 
 from authserver.errors import ConfigurationError
 from authserver.networks import parse_networks
+from authserver.resource.discovery import check_issuer
 from authserver.users.passwords import MIN_MEMORY_KIB, MIN_TIME_COST, PasswordHashing
 
 log = logging.getLogger(__name__)
@@ -119,6 +120,14 @@ class Settings(BaseSettings):
     # live, and the seconds a device waits between polls of the token endpoint.
     device_code_ttl: timedelta = timedelta(minutes=10)
     device_code_interval: int = Field(default=5, ge=1, le=60)
+    # One upstream OpenID provider for "Continue with ..." (docs/upstream-sign-in.md),
+    # added or updated at start; `authserver upstreams add` adds any number, with options.
+    upstream_issuer: str | None = None
+    upstream_client_id: str | None = Field(default=None, pattern=r"^[\x20-\x7e]{1,255}$")
+    upstream_client_secret: SecretStr | None = Field(default=None, min_length=1, max_length=512)
+    upstream_name: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
+    upstream_display_name: str | None = Field(default=None, min_length=1, max_length=100)
+
     @field_validator("issuer")
     @classmethod
     def _issuer_is_a_url_without_query_or_fragment(cls, value: str) -> str:
@@ -135,6 +144,12 @@ class Settings(BaseSettings):
         if parts.query or parts.fragment or "#" in value or parts.username:
             raise ValueError("must have no query, fragment or userinfo")
         return value.rstrip("/")
+
+    @field_validator("upstream_issuer")
+    @classmethod
+    def _upstream_issuer(cls, value: str | None) -> str | None:
+        # Compared exactly with the provider's discovery document: kept as given.
+        return None if value is None else check_issuer(value)
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod

@@ -20,6 +20,7 @@ from authserver.cli import (
     registration_tokens,
     serve,
     status_lists,
+    upstreams,
     users,
 )
 from authserver.context import RequestContext, enter_context, new_request_id
@@ -41,6 +42,7 @@ app.add_typer(audit.app, name="audit")
 app.add_typer(status_lists.app, name="status-lists")
 app.add_typer(outbox.app, name="outbox")
 app.add_typer(registration_tokens.app, name="registration-tokens")
+app.add_typer(upstreams.app, name="upstreams")
 
 
 def main() -> None:

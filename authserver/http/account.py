@@ -9,7 +9,7 @@ consent and revokes the app's families for this user.
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
@@ -39,6 +39,8 @@ router = APIRouter()
 
 PATH = "/account"
 MIN_PASSWORD_LENGTH = 8
+RECENT_SIGN_IN = timedelta(minutes=15)
+SIGN_IN_AGAIN = "For your safety, sign in again to change how you sign in."
 _EXPIRED = "This form expired. Please try again."
 
 
@@ -67,6 +69,13 @@ def signed_in_account(db: Session, browser: Browser, now: datetime) -> Account |
     if user is None or user.disabled:
         return None
     return Account(user, login_session)
+
+
+def signed_in_recently(login_session: LoginSession, now: datetime) -> bool:
+    """Second factors are added or removed only within RECENT_SIGN_IN of a sign-in (a
+    "sudo mode"): a stolen session cookie alone cannot change them. A user with a factor
+    signs in with it, so a recent sign-in of theirs proved two."""
+    return now - login_session.auth_time <= RECENT_SIGN_IN
 
 
 def to_login(issuer: str, back_to: str = PATH) -> Response:
@@ -127,11 +136,40 @@ def render_account(
     )
 
 
-Action = Callable[[Session, Services, Browser, Account, dict[str, str], datetime], Response]
+@dataclass(frozen=True)
+class AccountForm:
+    """One posted account-page form of the signed-in user, in its transaction."""
+
+    db: Session
+    services: Services
+    browser: Browser
+    account: Account
+    fields: dict[str, str]
+    now: datetime
+
+    def page(
+        self, *, notice: str | None = None, error: str | None = None, status: int = 200
+    ) -> Response:
+        """The account page again, with what happened."""
+        return render_account(
+            self.db, self.services, self.browser, self.account, self.now, notice, error, status
+        )
+
+    def back_to_account(self) -> Response:
+        return see_other(self.services.settings.issuer + PATH)
+
+    def recently_signed_in(self) -> bool:
+        return signed_in_recently(self.account.session, self.now)
+
+    def sign_in_again(self) -> Response:
+        return self.page(error=SIGN_IN_AGAIN, status=403)
+
+
+Action = Callable[[AccountForm], Response]
 
 
 def account_action(
-    services: Services, browser: Browser, form: dict[str, str], action: Action
+    services: Services, browser: Browser, fields: dict[str, str], action: Action
 ) -> Response:
     """Run `action` for the signed-in user if the form's CSRF token is this session's."""
     with services.database.transaction() as db:
@@ -139,25 +177,22 @@ def account_action(
         account = signed_in_account(db, browser, now)
         if account is None:
             return to_login(services.settings.issuer)
+        form = AccountForm(db, services, browser, account, fields, now)
         purpose = account_csrf_purpose(account.session)
-        if not csrf_token_matches(browser.csrf_secret, purpose, form.get("csrf_token")):
-            return render_account(db, services, browser, account, now, error=_EXPIRED, status=400)
-        return action(db, services, browser, account, form, now)
+        if not csrf_token_matches(browser.csrf_secret, purpose, fields.get("csrf_token")):
+            return form.page(error=_EXPIRED, status=400)
+        return action(form)
 
 
 async def account_form(request: Request, action: Action) -> Response:
     browser = Browser.of(request)
     try:
-        form = dict(await read_page_form(request))
+        fields = dict(await read_page_form(request))
     except BadFormError:
         return error_page("Account", "The form could not be read. Please try again.")
     services: Services = request.app.state.services
-    response = await run_in_threadpool(account_action, services, browser, form, action)
+    response = await run_in_threadpool(account_action, services, browser, fields, action)
     return browser.keep_csrf_secret(response)
-
-
-def _back_to_account(services: Services) -> Response:
-    return see_other(services.settings.issuer + PATH)
 
 
 # --- sessions --------------------------------------------------------------------------
@@ -168,24 +203,15 @@ async def end_one_session(request: Request) -> Response:
     return await account_form(request, _end_one_session)
 
 
-def _end_one_session(
-    db: Session,
-    services: Services,
-    browser: Browser,
-    account: Account,
-    form: dict[str, str],
-    now: datetime,
-) -> Response:
-    sid = form.get("sid", "")
-    target = SessionRepository(db).find_by_sid(sid) if sid else None
+def _end_one_session(form: AccountForm) -> Response:
+    sid, account = form.fields.get("sid", ""), form.account
+    target = SessionRepository(form.db).find_by_sid(sid) if sid else None
     if target is None or target.user_id != account.user_id:
-        return render_account(
-            db, services, browser, account, now, error="That session is not yours.", status=400
-        )
-    end_session_by_sid(db, sid, account.user_id, now, "signed out from the account page")
+        return form.page(error="That session is not yours.", status=400)
+    end_session_by_sid(form.db, sid, account.user_id, form.now, "signed out from the account page")
     if sid == account.session.sid:
-        return browser.clear_session(to_login(services.settings.issuer))
-    return _back_to_account(services)
+        return form.browser.clear_session(to_login(form.services.settings.issuer))
+    return form.back_to_account()
 
 
 @router.post(PATH + "/sessions/end-all")
@@ -193,16 +219,9 @@ async def end_every_session(request: Request) -> Response:
     return await account_form(request, _end_every_session)
 
 
-def _end_every_session(
-    db: Session,
-    services: Services,
-    browser: Browser,
-    account: Account,
-    form: dict[str, str],
-    now: datetime,
-) -> Response:
-    end_all_sessions_of_user(db, account.user_id, now, "signed out everywhere")
-    return browser.clear_session(to_login(services.settings.issuer))
+def _end_every_session(form: AccountForm) -> Response:
+    end_all_sessions_of_user(form.db, form.account.user_id, form.now, "signed out everywhere")
+    return form.browser.clear_session(to_login(form.services.settings.issuer))
 
 
 # --- applications ----------------------------------------------------------------------
@@ -213,28 +232,19 @@ async def revoke_app(request: Request) -> Response:
     return await account_form(request, _revoke_app)
 
 
-def _revoke_app(
-    db: Session,
-    services: Services,
-    browser: Browser,
-    account: Account,
-    form: dict[str, str],
-    now: datetime,
-) -> Response:
-    client_id = form.get("client_id", "")
-    if not client_id or not ConsentRepository(db).revoke(account.user_id, client_id):
-        return render_account(
-            db, services, browser, account, now, error="That application has no access.", status=400
-        )
-    FamilyRepository(db).revoke_of_user_and_client(account.user_id, client_id, now)
+def _revoke_app(form: AccountForm) -> Response:
+    client_id, account = form.fields.get("client_id", ""), form.account
+    if not client_id or not ConsentRepository(form.db).revoke(account.user_id, client_id):
+        return form.page(error="That application has no access.", status=400)
+    FamilyRepository(form.db).revoke_of_user_and_client(account.user_id, client_id, form.now)
     record_event(
-        db,
+        form.db,
         "consent.revoked",
         user_id=account.user_id,
         username=account.user.username,
         client_id=client_id,
     )
-    return _back_to_account(services)
+    return form.back_to_account()
 
 
 # --- password --------------------------------------------------------------------------
@@ -245,55 +255,43 @@ async def change_password(request: Request) -> Response:
     return await account_form(request, _change_password)
 
 
-def _change_password(
-    db: Session,
-    services: Services,
-    browser: Browser,
-    account: Account,
-    form: dict[str, str],
-    now: datetime,
-) -> Response:
-    current, new = form.get("current_password", ""), form.get("new_password", "")
-    problem = _new_password_problem(new, form.get("confirm_password", ""), account.user)
+def _change_password(form: AccountForm) -> Response:
+    fields, account, browser = form.fields, form.account, form.browser
+    current, new = fields.get("current_password", ""), fields.get("new_password", "")
+    problem = _new_password_problem(new, fields.get("confirm_password", ""), account.user)
     if problem:
-        return render_account(db, services, browser, account, now, error=problem, status=400)
-    throttle, key = services.login_throttle, account_key(account.user.username)
+        return form.page(error=problem, status=400)
+    throttle, key = form.services.login_throttle, account_key(account.user.username)
     if wait := throttle.reserve(key, browser.address):
         seconds = max(1, int(wait.total_seconds()) + 1)
         message = f"Too many attempts. Please wait {seconds} seconds and try again."
-        page = render_account(db, services, browser, account, now, error=message, status=429)
+        page = form.page(error=message, status=429)
         page.headers["Retry-After"] = str(seconds)
         return page
-    hashing = services.sign_in.hashing
+    hashing = form.services.sign_in.hashing
     if not password_matches(hashing, account.user, current):
         throttle.failed(key, browser.address)
-        return render_account(
-            db,
-            services,
-            browser,
-            account,
-            now,
-            error="The current password is not right.",
-            status=400,
-        )
+        return form.page(error="The current password is not right.", status=400)
     throttle.succeeded(key, browser.address)
-    account.user.password_hash, account.user.updated_at = hashing.hash(new), now
-    db.add(account.user)
+    account.user.password_hash, account.user.updated_at = hashing.hash(new), form.now
+    form.db.add(account.user)
     ended = 0
-    if form.get("sign_out_others") == "yes":
-        repository = SessionRepository(db)
-        for other in repository.of_user(account.user_id, now, services.settings.session_idle_ttl):
+    if fields.get("sign_out_others") == "yes":
+        idle_ttl = form.services.settings.session_idle_ttl
+        for other in SessionRepository(form.db).of_user(account.user_id, form.now, idle_ttl):
             if other.sid != account.session.sid:
-                end_session_by_sid(db, other.sid, account.user_id, now, "password changed")
+                end_session_by_sid(
+                    form.db, other.sid, account.user_id, form.now, "password changed"
+                )
                 ended += 1
     record_event(
-        db,
+        form.db,
         "password.changed",
         user_id=account.user_id,
         username=account.user.username,
         sessions_ended=ended,
     )
-    return render_account(db, services, browser, account, now, notice="Your password was changed.")
+    return form.page(notice="Your password was changed.")
 
 
 def _new_password_problem(new: str, confirmation: str, user: User) -> str | None:

@@ -17,7 +17,7 @@ from starlette.responses import Response
 from authserver.audit import record_event
 from authserver.clock import utcnow
 from authserver.factors.enrolled import second_factors_of
-from authserver.factors.policy import is_multi_factor, with_second_factor
+from authserver.factors.policy import with_second_factor
 from authserver.factors.recovery import new_recovery_codes, remove_recovery_codes
 from authserver.factors.totp import (
     Enrolment,
@@ -30,10 +30,11 @@ from authserver.factors.totp import (
 from authserver.http.account import (
     PATH,
     Account,
+    AccountForm,
     account_csrf_purpose,
     account_form,
-    render_account,
     signed_in_account,
+    signed_in_recently,
     to_login,
 )
 from authserver.http.browser import BadFormError, Browser, read_page_form
@@ -74,7 +75,7 @@ def _begin(services: Services, browser: Browser, next_path: str | None) -> Respo
     with services.database.transaction() as db:
         now = utcnow()
         account = signed_in_account(db, browser, now)
-        if account is None:
+        if account is None or not signed_in_recently(account.session, now):
             return to_login(settings.issuer, _enrolment_path(next_path))
         if confirmed_totp(db, account.user_id) is not None:
             return see_other(settings.issuer + PATH)
@@ -95,7 +96,7 @@ def _confirm(services: Services, browser: Browser, form: dict[str, str]) -> Resp
     with services.database.transaction() as db:
         now = utcnow()
         account = signed_in_account(db, browser, now)
-        if account is None:
+        if account is None or not signed_in_recently(account.session, now):
             return to_login(settings.issuer, _enrolment_path(next_path))
         purpose = account_csrf_purpose(account.session)
         enrolment = pending_enrolment(
@@ -133,25 +134,17 @@ async def remove(request: Request) -> Response:
     return await account_form(request, _remove)
 
 
-def _remove(
-    db: Session,
-    services: Services,
-    browser: Browser,
-    account: Account,
-    form: dict[str, str],
-    now: datetime,
-) -> Response:
-    if not is_multi_factor(account.session.amr):
-        return render_account(db, services, browser, account, now, error=_SIGN_IN_AGAIN, status=403)
-    if remove_totp(db, account.user_id):
+def _remove(form: AccountForm) -> Response:
+    account = form.account
+    if not form.recently_signed_in():
+        return form.sign_in_again()
+    if remove_totp(form.db, account.user_id):
         record_event(
-            db, "mfa.totp_removed", user_id=account.user_id, username=account.user.username
+            form.db, "mfa.totp_removed", user_id=account.user_id, username=account.user.username
         )
-    if not second_factors_of(db, account.user_id).any:
-        remove_recovery_codes(db, account.user_id)
-    return render_account(
-        db, services, browser, account, now, notice="The authenticator app was removed."
-    )
+    if not second_factors_of(form.db, account.user_id).any:
+        remove_recovery_codes(form.db, account.user_id)
+    return form.page(notice="The authenticator app was removed.")
 
 
 @router.post(PATH + "/recovery-codes")
@@ -159,21 +152,12 @@ async def recovery_codes(request: Request) -> Response:
     return await account_form(request, _recovery_codes)
 
 
-def _recovery_codes(
-    db: Session,
-    services: Services,
-    browser: Browser,
-    account: Account,
-    form: dict[str, str],
-    now: datetime,
-) -> Response:
-    if not is_multi_factor(account.session.amr):
-        return render_account(db, services, browser, account, now, error=_SIGN_IN_AGAIN, status=403)
-    if not second_factors_of(db, account.user_id).any:
-        return render_account(
-            db, services, browser, account, now, error="Set up a second factor first.", status=400
-        )
-    return _codes_page(services, _new_codes(db, account, now), None)
+def _recovery_codes(form: AccountForm) -> Response:
+    if not form.recently_signed_in():
+        return form.sign_in_again()
+    if not second_factors_of(form.db, form.account.user_id).any:
+        return form.page(error="Set up a second factor first.", status=400)
+    return _codes_page(form.services, _new_codes(form.db, form.account, form.now), None)
 
 
 def _new_codes(db: Session, account: Account, now: datetime) -> list[str]:

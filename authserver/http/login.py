@@ -95,7 +95,8 @@ async def login(request: Request) -> Response:
             browser.set_device(response, result.device_secret)
         return browser.set_pending(response, result.pending)
     if result.started is None:
-        return _form(browser, next_path, username, FAILED)
+        upstreams = await run_in_threadpool(_upstreams, services)
+        return _form(browser, next_path, username, FAILED, upstreams=upstreams)
     response = see_other(services.settings.issuer + (next_path or "/login"))
     if result.device_secret is not None:
         browser.set_device(response, result.device_secret)
@@ -176,9 +177,12 @@ def _page_context(
     upstream providers offered beside the password form."""
     client_id = _authorization_parameter(next_path, "client_id")
     client = services.oauth.query_client(client_id) if client_id is not None else None
+    return (client.name if client else None), _upstreams(services)
+
+
+def _upstreams(services: Services) -> list[ProviderButton]:
     with services.database.reading() as db:
-        upstreams = provider_buttons(db)
-    return (client.name if client else None), upstreams
+        return provider_buttons(db)
 
 
 def _login_hint(next_path: str | None) -> str:

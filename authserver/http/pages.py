@@ -24,26 +24,39 @@ def is_page_path(path: str) -> bool:
 
 
 STYLESHEET = (Path(__file__).parent / "assets" / "authserver.css").read_bytes()
+PASSKEYS_SCRIPT_PATH = "/assets/passkeys.js"
+PASSKEYS_SCRIPT = (Path(__file__).parent / "assets" / "passkeys.js").read_bytes()
+_templates.globals["passkeys_script"] = PASSKEYS_SCRIPT_PATH
 
-# SECURITY-CHECKLIST (HTML): no script at all, no framing, no referrer, no sniffing.
+# SECURITY-CHECKLIST (HTML): no script (but our own file on the passkey pages, below),
+# no framing, no referrer, no sniffing.
 # No form-action: Chrome applies it to the redirect that follows a form, which here
 # goes to the client's registered redirect_uri.
+_POLICY = (
+    "default-src 'none'; style-src 'self'; img-src 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
+)
 PAGE_HEADERS = {
-    "Content-Security-Policy": (
-        "default-src 'none'; style-src 'self'; img-src 'self'; "
-        "frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
-    ),
+    "Content-Security-Policy": _POLICY,
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "no-referrer",
     "X-Content-Type-Options": "nosniff",
     "Cache-Control": "no-store",
     "Pragma": "no-cache",
 }
+# The pages that offer passkeys: WebAuthn has no HTML form, so these run one script, our
+# own file (PASSKEYS_SCRIPT_PATH), never an inline one, and it may fetch from this origin.
+SCRIPTED_TEMPLATES = frozenset({"login.html", "second_factor.html", "account.html"})
+SCRIPTED_PAGE_HEADERS = {
+    **PAGE_HEADERS,
+    "Content-Security-Policy": _POLICY + "; script-src 'self'; connect-src 'self'",
+}
 
 
 def render_page(template: str, status: int = 200, **context: Any) -> HTMLResponse:
     html = _templates.get_template(template).render(stylesheet=STYLESHEET_PATH, **context)
-    return HTMLResponse(html, status, headers=PAGE_HEADERS)
+    headers = SCRIPTED_PAGE_HEADERS if template in SCRIPTED_TEMPLATES else PAGE_HEADERS
+    return HTMLResponse(html, status, headers=headers)
 
 
 def error_page(title: str, message: str, status: int = 400) -> HTMLResponse:

@@ -257,6 +257,9 @@ def test_db_purge_reports_what_it_deleted(environment: dict[str, str]) -> None:
         "outbox_messages",
         "device_authorizations",
         "initial_access_tokens",
+        "webauthn_challenges",
+        "upstream_requests",
+        "pending_sign_ins",
     }
     assert all(isinstance(n, int) for n in counts.values())
 

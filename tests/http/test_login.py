@@ -104,7 +104,7 @@ def test_the_login_form_has_username_password_a_csrf_token_and_one_button(
     assert page.status_code == 200
     assert page.headers["content-type"].startswith("text/html")
     inputs = {attrs.get("name"): attrs for attrs in tags_of(page.text, "input")}
-    assert inputs["username"]["autocomplete"] == "username"
+    assert inputs["username"]["autocomplete"] == "username webauthn"  # passkeys in the autofill
     assert inputs["password"]["autocomplete"] == "current-password"
     assert inputs["password"]["type"] == "password"
     assert inputs["csrf_token"]["type"] == "hidden"

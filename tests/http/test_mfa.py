@@ -3,6 +3,7 @@ sign-in, the MFA policy (AUTHSERVER_MFA, --require-mfa, acr_values) and what the
 says of the sign-in (OIDC Core §2 `amr`/`acr`, RFC 8176 values)."""
 
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -407,3 +408,47 @@ def test_a_device_approval_for_a_require_mfa_client_asks_for_the_second_factor(
     proved = answer_second_factor(http, codes[0], next_path)
     confirm = follow(http, proved)
     assert confirm.status_code == 200 and 'value="approve"' in confirm.text
+
+
+def age_sign_in(database: Database, by: timedelta) -> None:
+    """The newest session signed in `by` ago."""
+    session = newest_session(database)
+    with database.transaction() as db:
+        session.auth_time -= by
+        db.add(session)
+
+
+def test_second_factors_change_only_soon_after_a_sign_in(
+    http: TestClient, enrolled: tuple[str, list[str]], database: Database
+) -> None:
+    """A stolen session cookie alone cannot remove a factor, make new recovery codes or
+    add a passkey: each needs a sign-in within the last 15 minutes (a "sudo mode")."""
+    secret, codes = enrolled
+    assert sign_in_with_code(http, codes[0]).status_code == 303
+    age_sign_in(database, timedelta(minutes=16))
+    page = http.get("/account")
+    token = csrf_token_of(page.text)
+    for action in ("totp/remove", "recovery-codes"):
+        refused = http.post(f"/account/{action}", data={"csrf_token": token})
+        assert refused.status_code == 403 and "sign in again" in refused.text, action
+    options = http.post("/passkeys/registration/options", json={}, headers={"X-CSRF-Token": token})
+    assert options.status_code == 400 and options.json()["error"] == "login_required"
+    with database.transaction() as db:
+        assert db.get(TotpFactor, newest_session(database).user_id) is not None
+    # Signing in again (password and a code) opens the window again.
+    again = sign_in_with_code(http, totp_code(secret, 1), next_path="/account")
+    assert again.status_code == 303
+    removed = http.post(
+        "/account/totp/remove", data={"csrf_token": csrf_token_of(http.get("/account").text)}
+    )
+    assert removed.status_code == 200 and "was removed" in removed.text
+
+
+def test_enrolment_after_a_while_asks_to_sign_in_again(
+    http: TestClient, user: User, database: Database
+) -> None:
+    assert sign_in(http).status_code == 303
+    age_sign_in(database, timedelta(minutes=16))
+    response = http.get("/account/totp", follow_redirects=False)
+    assert response.status_code == 303
+    assert response.headers["location"] == ISSUER + "/login?next=%2Faccount%2Ftotp"

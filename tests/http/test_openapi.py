@@ -59,7 +59,7 @@ CONTRACT_ENDPOINTS = {
     "/openapi.json": {"GET"},
 }
 # Served but no API: the pages' stylesheet.
-UNDESCRIBED_ROUTES = {"/assets/authserver.css"}
+UNDESCRIBED_ROUTES = {"/assets/authserver.css", "/assets/passkeys.js"}
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 GONE = "postgresql+psycopg://postgres@127.0.0.1:1/nothing-listens"
 

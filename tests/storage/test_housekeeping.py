@@ -9,15 +9,18 @@ from authserver.backchannel.models import OutboxMessage
 from authserver.clock import utcnow
 from authserver.db import Database
 from authserver.device_flow.models import DeviceAuthorization
+from authserver.factors.models import PendingSignIn
 from authserver.housekeeping import CODE_MEMORY, purge_expired
 from authserver.login.models import KnownDevice, LoginSession, LoginThrottle
 from authserver.login.sessions import SignedIn, start_session
 from authserver.login.throttle import FORGET_AFTER
+from authserver.passkeys.models import WebAuthnChallenge
 from authserver.registration.models import InitialAccessToken
 from authserver.statuslists.models import StatusList
 from authserver.tokens.families import issue_refresh_token, start_family
 from authserver.tokens.models import AuthorizationCode, RefreshToken, TokenFamily
 from authserver.tokens.repository import DenyList
+from authserver.upstream.models import UpstreamProvider, UpstreamRequest
 from tests.factories import make_user, make_web_app
 
 ACCESS_TTL = timedelta(minutes=15)
@@ -103,6 +106,34 @@ def test_purge_deletes_only_what_nothing_can_accept_any_more(database: Database)
                     expires_at=expires,
                 )
             )  # fmt: skip
+        # Sign-ins waiting for a second factor, passkey challenges and upstream sign-ins in
+        # flight: deleted once expired.
+        session.add(
+            UpstreamProvider(
+                name="corp", display_name="Corp", issuer="https://idp.example.test",
+                client_id="authserver", created_at=now,
+            )
+        )  # fmt: skip
+        for key, expires in (
+            ("old", now - timedelta(seconds=1)),
+            ("new", now + timedelta(minutes=1)),
+        ):
+            session.add(
+                PendingSignIn(
+                    secret_hash=key, user_id=user.id, amr="pwd", created_at=now, expires_at=expires
+                )
+            )
+            session.add(
+                WebAuthnChallenge(
+                    challenge_hash=key, purpose="sign-in", binding="b", expires_at=expires
+                )
+            )
+            session.add(
+                UpstreamRequest(
+                    state_hash=key, provider="corp", nonce="n", code_verifier="v", binding="b",
+                    expires_at=expires,
+                )
+            )  # fmt: skip
 
     with database.transaction() as session:
         purged = purge_expired(session, now, ACCESS_TTL, audit_retention=timedelta(days=90))
@@ -119,6 +150,9 @@ def test_purge_deletes_only_what_nothing_can_accept_any_more(database: Database)
         "outbox_messages": 2,
         "device_authorizations": 1,
         "initial_access_tokens": 1,
+        "webauthn_challenges": 1,
+        "upstream_requests": 1,
+        "pending_sign_ins": 1,
     }
     with database.transaction() as session:
         assert len(session.exec(select(TokenFamily)).all()) == 1

@@ -3,6 +3,7 @@
 from authserver.http.cors import CORS_PATHS
 from authserver.http.openapi.account import account_paths
 from authserver.http.openapi.device import device_paths, grant_requests
+from authserver.http.openapi.passkeys import passkey_paths
 from authserver.http.openapi.pieces import (
     CLIENT,
     CLIENT_AUTH,
@@ -29,6 +30,7 @@ from authserver.http.openapi.pieces import (
     ref,
 )
 from authserver.http.openapi.registration import registration_paths
+from authserver.http.openapi.upstream import upstream_paths
 
 # -- Operations ----------------------------------------------------------------------------
 
@@ -540,6 +542,8 @@ def paths() -> dict[str, Schema]:
         **registration_paths(),
         **device_paths(),
         **account_paths(),
+        **passkey_paths(),
+        **upstream_paths(),
     }
     for path in CORS_PATHS:
         paths[path]["options"] = _preflight(path)

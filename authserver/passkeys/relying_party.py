@@ -1,0 +1,36 @@
+"""The relying party passkeys are bound to, derived from the issuer (WebAuthn L3 §5.1.4.1
+RP ID, §7.1 and §7.2: the origin in clientDataJSON).
+
+The RP ID is the issuer's host (a domain: browsers refuse an IP address) and the one
+origin accepted is the issuer's scheme, host and port. A passkey registered under one
+issuer host does not work under another.
+"""
+
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+@dataclass(frozen=True)
+class RelyingParty:
+    id: str
+    origin: str
+
+    @property
+    def name(self) -> str:
+        """What the browser shows beside the account when it offers a passkey."""
+        return self.id
+
+
+def relying_party_of(issuer: str) -> RelyingParty:
+    """The issuer `https://login.example.com:8443/auth` gives the RP ID `login.example.com`
+    and the origin `https://login.example.com:8443` (a default port is left out, as in
+    the HTML origin's serialization the browser puts in clientDataJSON)."""
+    parts = urlsplit(issuer)
+    host = parts.hostname or ""
+    port = parts.port
+    origin = f"{parts.scheme}://{f'[{host}]' if ':' in host else host}"
+    if port is not None and port != _DEFAULT_PORTS.get(parts.scheme):
+        origin += f":{port}"
+    return RelyingParty(host, origin)
