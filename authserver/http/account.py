@@ -29,6 +29,7 @@ from authserver.login.repository import ConsentRepository, SessionRepository
 from authserver.login.sessions import end_all_sessions_of_user, end_session_by_sid
 from authserver.login.throttle import account_key
 from authserver.passkeys.models import Passkey
+from authserver.passkeys.relying_party import passkeys_possible
 from authserver.services import Services
 from authserver.tokens.repository import FamilyRepository
 from authserver.users.authentication import password_matches
@@ -128,6 +129,7 @@ def render_account(
         apps=[(consent, client) for consent, client in apps if client is not None],
         factors=second_factors_of(db, account.user_id),
         passkeys=passkeys,
+        passkeys_offered=passkeys_possible(settings.issuer),
         mfa_mode=settings.mfa,
         csrf_token=csrf_token(browser.csrf_secret, account_csrf_purpose(account.session)),
         notice=notice,

@@ -18,6 +18,7 @@ from authserver.http.pages import error_page, render_page, see_other
 from authserver.login.csrf import csrf_token, csrf_token_matches
 from authserver.login.models import LoginSession
 from authserver.login.signin import SignInResult
+from authserver.passkeys.relying_party import passkeys_possible
 from authserver.services import Services
 from authserver.upstream.providers import ProviderButton, provider_buttons
 from authserver.users.models import User
@@ -167,6 +168,7 @@ def _form(
         error=error,
         client_name=client_name,
         upstreams=upstreams or [],
+        passkeys_offered=passkeys_possible(browser.settings.issuer),
     )
 
 

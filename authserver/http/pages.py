@@ -6,12 +6,16 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from authserver.login.user_agents import browser_label
+
 _templates = Environment(
     loader=PackageLoader("authserver.http", "templates"),
     autoescape=select_autoescape(default=True),
     trim_blocks=True,
     lstrip_blocks=True,
 )
+
+_templates.filters["browser_label"] = browser_label
 
 STYLESHEET_PATH = "/assets/authserver.css"
 # Where a person, not a program, is the reader: errors there are pages, not JSON.
@@ -55,7 +59,8 @@ SCRIPTED_PAGE_HEADERS = {
 
 def render_page(template: str, status: int = 200, **context: Any) -> HTMLResponse:
     html = _templates.get_template(template).render(stylesheet=STYLESHEET_PATH, **context)
-    headers = SCRIPTED_PAGE_HEADERS if template in SCRIPTED_TEMPLATES else PAGE_HEADERS
+    scripted = template in SCRIPTED_TEMPLATES and context.get("passkeys_offered", False)
+    headers = SCRIPTED_PAGE_HEADERS if scripted else PAGE_HEADERS
     return HTMLResponse(html, status, headers=headers)
 
 

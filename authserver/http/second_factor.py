@@ -31,6 +31,7 @@ from authserver.login.csrf import csrf_token, csrf_token_matches
 from authserver.login.models import LoginSession
 from authserver.login.sessions import SignedIn, establish_session
 from authserver.login.throttle import second_factor_key
+from authserver.passkeys.relying_party import passkeys_possible
 from authserver.services import Services
 from authserver.users.models import User
 
@@ -196,5 +197,6 @@ def _form(
         next=next_path,
         username=signing.user.username,
         factors=signing.factors,
+        passkeys_offered=passkeys_possible(browser.settings.issuer),
         error=error,
     )

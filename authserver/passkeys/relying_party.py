@@ -6,6 +6,7 @@ origin accepted is the issuer's scheme, host and port. A passkey registered unde
 issuer host does not work under another.
 """
 
+import ipaddress
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -34,3 +35,19 @@ def relying_party_of(issuer: str) -> RelyingParty:
     if port is not None and port != _DEFAULT_PORTS.get(parts.scheme):
         origin += f":{port}"
     return RelyingParty(host, origin)
+
+
+def passkeys_possible(issuer: str) -> bool:
+    """Whether a browser lets pages of `issuer` use passkeys at all: a secure context
+    (https, or http on localhost) and a domain name for the RP ID, not an IP address
+    (WebAuthn L3 §5.1.4.1). The development default, http://127.0.0.1:8000, has none; the
+    pages then offer no passkey rather than an error."""
+    parts = urlsplit(issuer)
+    host = parts.hostname or ""
+    try:
+        ipaddress.ip_address(host)
+        return False
+    except ValueError:
+        pass
+    local = host == "localhost" or host.endswith(".localhost")
+    return parts.scheme == "https" or (parts.scheme == "http" and local)

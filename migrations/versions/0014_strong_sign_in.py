@@ -30,9 +30,7 @@ def _user_id(nullable: bool = False) -> sa.Column:
 
 def upgrade() -> None:
     with op.batch_alter_table("login_sessions") as sessions:
-        sessions.add_column(
-            sa.Column("amr", sa.String(100), nullable=False, server_default="pwd")
-        )
+        sessions.add_column(sa.Column("amr", sa.String(100), nullable=False, server_default="pwd"))
         sessions.add_column(sa.Column("user_agent", sa.String(300), nullable=True))
         sessions.add_column(sa.Column("address", sa.String(64), nullable=True))
     with op.batch_alter_table("authorization_codes") as codes:

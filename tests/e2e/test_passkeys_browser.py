@@ -20,7 +20,12 @@ from playwright.sync_api import Browser, BrowserContext, CDPSession, Page
 from authserver.db import Database
 from tests.e2e.processes import cli_environment, free_port, run_cli, running_server
 
-pytestmark = pytest.mark.e2e
+# The pages, driven by a browser: SQLite only. The HTTP tests of the same flows run on
+# SQLite and PostgreSQL.
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.parametrize("database_url", ["sqlite"], indirect=True),
+]
 
 PASSWORD = "correct horse battery staple"
 STEP_TIMEOUT_MS = 10_000

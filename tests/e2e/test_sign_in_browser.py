@@ -24,10 +24,15 @@ from playwright.sync_api import Browser, Page, ViewportSize
 
 from authserver.db import Database
 from tests.e2e.browser import Navigations, fresh_page, loopback_app
-from tests.e2e.processes import cli_environment, run_cli, running_server
+from tests.e2e.processes import cli_environment, free_port, run_cli, running_server
 from tests.flows import Pkce, authorize_path
 
-pytestmark = pytest.mark.e2e
+# The pages, driven by a browser: SQLite only. The HTTP tests of the same flows run on
+# SQLite and PostgreSQL.
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.parametrize("database_url", ["sqlite"], indirect=True),
+]
 
 PHONE: ViewportSize = {"width": 375, "height": 740}
 STEP_TIMEOUT_MS = 10_000
@@ -264,3 +269,32 @@ def test_the_account_page_signs_out_everywhere_and_revokes_an_apps_access(
         assert mine.locator(f'[data-app="{client[0]}"]').count() == 0
         revoked = refresh(base_url, client, rotated.json()["refresh_token"])
         assert revoked.status_code == 400 and revoked.json()["error"] == "invalid_grant"
+
+
+def test_the_login_page_offers_every_way_in_on_a_phone_and_by_keyboard(
+    chromium: Browser, environment: dict[str, str]
+) -> None:
+    """Password, passkey and an upstream provider, on a 375-px screen; the keyboard goes
+    username → password → Sign in. At http://localhost: passkeys need a domain name."""
+    port = free_port()
+    issuer = f"http://localhost:{port}"
+    upstream = {
+        "AUTHSERVER_ISSUER": issuer,
+        "AUTHSERVER_UPSTREAM_ISSUER": "https://id.example.test",
+        "AUTHSERVER_UPSTREAM_CLIENT_ID": "authserver",
+        "AUTHSERVER_UPSTREAM_DISPLAY_NAME": "Example ID",
+    }
+    with (
+        running_server({**environment, **upstream}, port=port),
+        fresh_page(chromium, PHONE, STEP_TIMEOUT_MS) as page,
+    ):
+        page.goto(issuer + "/login")
+        page.locator('[data-action="passkey"]').wait_for(state="visible")
+        assert page.inner_text("[data-upstream]") == "Continue with Example ID"
+        assert page.locator('[role="alert"]:visible').count() == 0
+        fits_the_screen(page, "login")
+        assert page.evaluate("document.activeElement.name") == "username"
+        page.keyboard.press("Tab")
+        assert page.evaluate("document.activeElement.name") == "password"
+        page.keyboard.press("Tab")
+        assert page.evaluate("document.activeElement.textContent").strip() == "Sign in"

@@ -24,7 +24,7 @@ from authserver.users.models import User
 from tests.conftest import ISSUER, make_settings
 from tests.factories import make_user, make_web_app
 from tests.flows import Pkce, authorize_path, code_of, csrf_token_of, exchange_code, sign_in
-from tests.http.pages import assert_page_headers
+from tests.http.pages import assert_page_headers, script_sources
 
 SESSION_COOKIE = "authserver_session"
 CSRF_COOKIE = "authserver_csrf"
@@ -502,3 +502,14 @@ def test_a_device_cookie_of_another_account_is_no_exemption(
     # Known to bob, not to alice: alice's account is held for this browser as well.
     token = csrf_token_of(http.get("/login", params={"next": "/login"}).text)
     assert_throttled(post_login(http, csrf_token=token, username="alice", password="guess"))
+
+
+def test_at_an_ip_address_issuer_the_login_page_offers_no_passkey_and_runs_no_script(
+    http: TestClient,
+) -> None:
+    """WebAuthn L3 §5.1.4.1: browsers refuse an IP address as RP ID, so at the development
+    default issuer (http://127.0.0.1:8000) the page shows no passkey button that could only
+    fail, loads no script, and its CSP allows none."""
+    page = http.get("/login")
+    assert 'data-action="passkey"' not in page.text and "<script" not in page.text
+    assert script_sources(page) == ["'none'"]

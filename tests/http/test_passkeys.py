@@ -13,6 +13,7 @@ import struct
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -33,13 +34,17 @@ from authserver.login.repository import SessionRepository
 from authserver.opaque import opaque_hash
 from authserver.passkeys.challenges import purge_challenges
 from authserver.passkeys.models import Passkey, WebAuthnChallenge
+from authserver.settings import Settings
 from authserver.users.models import User
-from tests.conftest import ISSUER
+from tests.conftest import make_settings
 from tests.factories import make_user
 from tests.flows import csrf_token_of, sign_in
 from tests.http.pages import csp_directives, script_sources
 
-RP_ID = "127.0.0.1"  # the issuer's host (tests.conftest.ISSUER)
+# Browsers allow passkeys on localhost (a secure context with a domain name), not on an
+# IP address: these tests' server is http://localhost:8000 (relying_party.passkeys_possible).
+ISSUER = "http://localhost:8000"
+RP_ID = "localhost"  # the issuer's host
 ORIGIN = ISSUER
 USER_PRESENT, USER_VERIFIED, BACKUP_ELIGIBLE, BACKED_UP, ATTESTED = 0x01, 0x04, 0x08, 0x10, 0x40
 _SECTION_TOKEN = re.compile(r'data-purpose="([a-z-]+)" data-csrf-token="([^"]+)"')
@@ -141,6 +146,19 @@ class Authenticator:
 
 
 # --- a browser's steps -----------------------------------------------------------------
+
+
+@pytest.fixture
+def settings(database: Database, keys_dir: Path) -> Settings:
+    return make_settings(
+        database_url=database.url, keys_dir=keys_dir, client_cache_ttl=0, issuer=ISSUER
+    )
+
+
+@pytest.fixture
+def http(app: FastAPI) -> Iterator[TestClient]:
+    with TestClient(app, base_url=ISSUER) as client:
+        yield client
 
 
 @pytest.fixture
