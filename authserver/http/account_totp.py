@@ -11,7 +11,6 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from sqlmodel import Session
-from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from authserver.audit import record_event
@@ -37,8 +36,9 @@ from authserver.http.account import (
     signed_in_recently,
     to_login,
 )
-from authserver.http.browser import BadFormError, Browser, read_page_form
+from authserver.http.browser import Browser
 from authserver.http.login import safe_next
+from authserver.http.page_routes import page_or_form
 from authserver.http.pages import error_page, render_page, see_other
 from authserver.login.csrf import csrf_token, csrf_token_matches
 from authserver.login.sessions import SignedIn, establish_session
@@ -48,24 +48,11 @@ router = APIRouter()
 
 TOTP_PATH = PATH + "/totp"
 _MFA_OFF = "Two-step verification is turned off on this server."
-_SIGN_IN_AGAIN = "Sign in again with your second factor first."
 
 
 @router.api_route(TOTP_PATH, methods=["GET", "POST"])
 async def totp_enrolment(request: Request) -> Response:
-    """One route for both methods, so that a 405 names both in `Allow` (RFC 9110 §15.5.6)."""
-    browser = Browser.of(request)
-    services: Services = request.app.state.services
-    if request.method == "POST":
-        try:
-            form = dict(await read_page_form(request))
-        except BadFormError:
-            return error_page("Account", "The form could not be read. Please try again.")
-        response = await run_in_threadpool(_confirm, services, browser, form)
-    else:
-        next_path = safe_next(request.query_params.get("next"))
-        response = await run_in_threadpool(_begin, services, browser, next_path)
-    return browser.keep_csrf_secret(response)
+    return await page_or_form(request, _begin, _confirm, "Two-step verification")
 
 
 def _begin(services: Services, browser: Browser, next_path: str | None) -> Response:

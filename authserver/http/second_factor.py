@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
-from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from authserver.audit import record_event
@@ -24,9 +23,10 @@ from authserver.factors.pending import find_pending, finish_pending
 from authserver.factors.policy import is_multi_factor, with_second_factor
 from authserver.factors.recovery import use_recovery_code
 from authserver.factors.totp import verify_totp
-from authserver.http.browser import BadFormError, Browser, read_page_form
+from authserver.http.browser import Browser
 from authserver.http.login import safe_next
-from authserver.http.pages import error_page, render_page, see_other
+from authserver.http.page_routes import page_or_form
+from authserver.http.pages import render_page, see_other
 from authserver.login.csrf import csrf_token, csrf_token_matches
 from authserver.login.models import LoginSession
 from authserver.login.sessions import SignedIn, establish_session
@@ -83,19 +83,7 @@ def signing_in(services: Services, browser: Browser) -> Signing | None:
 
 @router.api_route(PATH, methods=["GET", "POST"])
 async def second_factor_endpoint(request: Request) -> Response:
-    """One route for both methods, so that a 405 names both in `Allow` (RFC 9110 §15.5.6)."""
-    browser = Browser.of(request)
-    services: Services = request.app.state.services
-    if request.method == "POST":
-        try:
-            form = dict(await read_page_form(request))
-        except BadFormError:
-            return error_page("Sign-in failed", "The form could not be read. Please try again.")
-        response = await run_in_threadpool(_answer, services, browser, form)
-    else:
-        next_path = safe_next(request.query_params.get("next"))
-        response = await run_in_threadpool(_page, services, browser, next_path)
-    return browser.keep_csrf_secret(response)
+    return await page_or_form(request, _page, _answer, "Sign-in failed")
 
 
 def _page(services: Services, browser: Browser, next_path: str | None) -> Response:
