@@ -10,7 +10,6 @@ consent and revokes the app's families for this user.
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from sqlmodel import Session, col, select
@@ -22,6 +21,7 @@ from authserver.clients.models import Client
 from authserver.clock import utcnow
 from authserver.factors.enrolled import second_factors_of
 from authserver.http.browser import BadFormError, Browser, read_page_form
+from authserver.http.login import returning_to
 from authserver.http.pages import error_page, render_page, see_other
 from authserver.login.csrf import csrf_token, csrf_token_matches
 from authserver.login.models import LoginSession
@@ -80,26 +80,24 @@ def signed_in_recently(login_session: LoginSession, now: datetime) -> bool:
 
 
 def to_login(issuer: str, back_to: str = PATH) -> Response:
-    return see_other(f"{issuer}/login?{urlencode({'next': back_to})}")
+    return see_other(issuer + returning_to("/login", back_to))
 
 
 @router.get(PATH)
 async def account_page(request: Request) -> Response:
     browser = Browser.of(request)
     services: Services = request.app.state.services
-    response = await run_in_threadpool(_page, services, browser, None, None)
+    response = await run_in_threadpool(_page, services, browser)
     return browser.keep_csrf_secret(response)
 
 
-def _page(
-    services: Services, browser: Browser, notice: str | None, error: str | None, status: int = 200
-) -> Response:
+def _page(services: Services, browser: Browser) -> Response:
     with services.database.transaction() as db:
         now = utcnow()
         account = signed_in_account(db, browser, now)
         if account is None:
             return to_login(services.settings.issuer)
-        return render_account(db, services, browser, account, now, notice, error, status)
+        return render_account(db, services, browser, account, now)
 
 
 def render_account(

@@ -7,7 +7,6 @@ authorization needs a second factor (`next`) goes back to it afterwards.
 """
 
 from datetime import datetime
-from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from sqlmodel import Session
@@ -37,7 +36,7 @@ from authserver.http.account import (
     to_login,
 )
 from authserver.http.browser import Browser
-from authserver.http.login import safe_next
+from authserver.http.login import returning_to, safe_next
 from authserver.http.page_routes import page_or_form
 from authserver.http.pages import error_page, render_page, see_other
 from authserver.login.csrf import csrf_token, csrf_token_matches
@@ -63,7 +62,7 @@ def _begin(services: Services, browser: Browser, next_path: str | None) -> Respo
         now = utcnow()
         account = signed_in_account(db, browser, now)
         if account is None or not signed_in_recently(account.session, now):
-            return to_login(settings.issuer, _enrolment_path(next_path))
+            return to_login(settings.issuer, enrolment_path(next_path))
         if confirmed_totp(db, account.user_id) is not None:
             return see_other(settings.issuer + PATH)
         label = account.user.username
@@ -84,13 +83,13 @@ def _confirm(services: Services, browser: Browser, form: dict[str, str]) -> Resp
         now = utcnow()
         account = signed_in_account(db, browser, now)
         if account is None or not signed_in_recently(account.session, now):
-            return to_login(settings.issuer, _enrolment_path(next_path))
+            return to_login(settings.issuer, enrolment_path(next_path))
         purpose = account_csrf_purpose(account.session)
         enrolment = pending_enrolment(
             db, services.sealer, account.user_id, account.user.username, _issuer_name(services)
         )
         if enrolment is None:
-            return see_other(settings.issuer + _enrolment_path(next_path))
+            return see_other(settings.issuer + enrolment_path(next_path))
         if not csrf_token_matches(browser.csrf_secret, purpose, form.get("csrf_token")):
             return _enrolment_page(
                 services, browser, account, enrolment, next_path, "This form expired.", 400
@@ -183,8 +182,10 @@ def _codes_page(services: Services, codes: list[str], next_path: str | None) -> 
     )
 
 
-def _enrolment_path(next_path: str | None) -> str:
-    return TOTP_PATH + ("?" + urlencode({"next": next_path}) if next_path else "")
+def enrolment_path(next_path: str | None) -> str:
+    """Where a user sets up TOTP; also where one who must have a second factor and has
+    none is sent."""
+    return returning_to(TOTP_PATH, next_path)
 
 
 def _issuer_name(services: Services) -> str:

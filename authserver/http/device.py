@@ -18,7 +18,7 @@ from authserver.device_flow.endpoint import VERIFICATION_PATH
 from authserver.factors.policy import is_multi_factor, mfa_needed
 from authserver.http.browser import BadFormError, Browser, read_page_form
 from authserver.http.dependencies import oauth_request_from
-from authserver.http.login import second_factor_url
+from authserver.http.login import returning_to, second_factor_url
 from authserver.http.pages import error_page, render_page, see_other
 from authserver.http.revocation import endpoint_response
 from authserver.login.csrf import csrf_token, csrf_token_matches
@@ -103,8 +103,7 @@ def _answer(services: Services, browser: Browser, posted: bool, form: dict[str, 
 
 def _sign_in_first(services: Services, entry: str) -> Response:
     back = VERIFICATION_PATH + (f"?{urlencode({'user_code': entry[:32]})}" if entry else "")
-    location = f"{services.settings.issuer}/login?{urlencode({'next': back})}"
-    return see_other(location)
+    return see_other(services.settings.issuer + returning_to("/login", back))
 
 
 def _code_form(

@@ -106,8 +106,12 @@ async def login(request: Request) -> Response:
 
 def second_factor_url(issuer: str, next_path: str | None) -> str:
     """The second step of a sign-in (http/second_factor.py), returning to `next_path`."""
-    query = "?" + urlencode({"next": next_path}) if next_path else ""
-    return f"{issuer}/login/second-factor{query}"
+    return issuer + returning_to("/login/second-factor", next_path)
+
+
+def returning_to(path: str, next_path: str | None) -> str:
+    """`path` with a `next` parameter naming where to go afterwards, if anywhere."""
+    return path + ("?" + urlencode({"next": next_path}) if next_path else "")
 
 
 async def _signed_in(

@@ -11,7 +11,6 @@ Guesses are throttled per account and per address like passwords (login/throttle
 """
 
 from dataclasses import dataclass
-from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from starlette.responses import Response
@@ -23,8 +22,9 @@ from authserver.factors.pending import find_pending, finish_pending
 from authserver.factors.policy import is_multi_factor, with_second_factor
 from authserver.factors.recovery import use_recovery_code
 from authserver.factors.totp import verify_totp
+from authserver.http.account_totp import enrolment_path
 from authserver.http.browser import Browser
-from authserver.http.login import safe_next
+from authserver.http.login import returning_to, safe_next
 from authserver.http.page_routes import page_or_form
 from authserver.http.pages import render_page, see_other
 from authserver.login.csrf import csrf_token, csrf_token_matches
@@ -92,7 +92,7 @@ def _page(services: Services, browser: Browser, next_path: str | None) -> Respon
         return _to_login(services, next_path)
     if not signing.factors.any:
         # A step-up for a user without a second factor: enrol one first.
-        return see_other(enrolment_url(services.settings.issuer, next_path))
+        return see_other(services.settings.issuer + enrolment_path(next_path))
     return _form(browser, signing, next_path)
 
 
@@ -160,15 +160,8 @@ def complete_second_factor(
     return browser.clear_pending(browser.set_session(response, started.cookie_value))
 
 
-def enrolment_url(issuer: str, next_path: str | None) -> str:
-    """Where a user who must have a second factor and has none sets one up."""
-    query = "?" + urlencode({"next": next_path}) if next_path else ""
-    return f"{issuer}/account/totp{query}"
-
-
 def _to_login(services: Services, next_path: str | None) -> Response:
-    query = "?" + urlencode({"next": next_path}) if next_path else ""
-    return see_other(f"{services.settings.issuer}/login{query}")
+    return see_other(services.settings.issuer + returning_to("/login", next_path))
 
 
 def _form(

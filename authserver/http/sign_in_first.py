@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 from starlette.responses import Response
 
 from authserver.http.browser import Browser
+from authserver.http.login import returning_to
 from authserver.http.pages import see_other
 from authserver.login.csrf import csrf_token, csrf_token_matches, parameters_digest
 
@@ -32,7 +33,7 @@ def sign_in_first(
     moment = microseconds(now)
     marker = f"{moment}.{csrf_token(browser.csrf_secret, _marker_purpose(moment, kept))}"
     next_path = "/authorize?" + urlencode([*kept, (SIGN_IN_AFTER, marker)])
-    return see_other(f"{issuer}/login?{urlencode({'next': next_path})}")
+    return see_other(issuer + returning_to("/login", next_path))
 
 
 def signed_in_after(browser: Browser, pairs: list[tuple[str, str]]) -> int | None:
