@@ -23,8 +23,10 @@ from authserver.factors.pending import purge_pending
 from authserver.login.devices import purge_devices
 from authserver.login.models import LoginSession
 from authserver.login.throttle import purge_throttle
+from authserver.par.models import PushedAuthorizationRequest
 from authserver.passkeys.challenges import purge_challenges
 from authserver.registration.tokens import purge_initial_access_tokens
+from authserver.replay.models import UsedJti
 from authserver.statuslists.repository import purge_lists
 from authserver.tokens.models import AuthorizationCode, TokenFamily
 from authserver.tokens.repository import DenyList
@@ -52,6 +54,8 @@ class Purged:
     webauthn_challenges: int
     upstream_requests: int
     pending_sign_ins: int
+    pushed_authorization_requests: int
+    used_jtis: int
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -95,7 +99,15 @@ def purge_expired(
         webauthn_challenges=purge_challenges(db, now),
         upstream_requests=purge_requests(db, now),
         pending_sign_ins=purge_pending(db, now),
+        pushed_authorization_requests=_purge_expiring(db, PushedAuthorizationRequest, now),
+        used_jtis=_purge_expiring(db, UsedJti, now),
     )
+
+
+def _purge_expiring(
+    db: Session, table: type[PushedAuthorizationRequest | UsedJti], now: datetime
+) -> int:
+    return rows_changed(db.execute(delete(table).where(col(table.expires_at) <= now)))
 
 
 def _purge_audit(db: Session, now: datetime, retention: timedelta | None) -> int:

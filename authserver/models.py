@@ -8,8 +8,10 @@ from authserver.factors.models import PendingSignIn, RecoveryCode, TotpFactor
 from authserver.keys.models import SigningKey
 from authserver.leases import Lease
 from authserver.login.models import Consent, LoginSession, LoginThrottle
+from authserver.par.models import PushedAuthorizationRequest
 from authserver.passkeys.models import Passkey, WebAuthnChallenge
 from authserver.registration.models import InitialAccessToken
+from authserver.replay.models import UsedJti
 from authserver.statuslists.models import (
     StatusAssignment,
     StatusBlock,
@@ -38,6 +40,7 @@ __all__ = [
     "OutboxMessage",
     "Passkey",
     "PendingSignIn",
+    "PushedAuthorizationRequest",
     "RecoveryCode",
     "RefreshToken",
     "RevokedAccessToken",
@@ -51,6 +54,7 @@ __all__ = [
     "UpstreamLink",
     "UpstreamProvider",
     "UpstreamRequest",
+    "UsedJti",
     "User",
     "WebAuthnChallenge",
 ]

@@ -17,6 +17,7 @@ from authserver.keys.schedule import RotationSchedule
 from authserver.keys.store import FileKeyStore, KeyStore
 from authserver.login.signin import SignIn
 from authserver.oauth import AuthorizationServer
+from authserver.replay import ReplayGuard
 from authserver.sealing import Sealer
 from authserver.settings import Settings
 from authserver.statuslists.allocation import StatusAllocator
@@ -47,6 +48,8 @@ class Services:
     login_throttle: LoginThrottle
     # TOTP secrets and upstream client secrets at rest (authserver.sealing).
     sealer: Sealer
+    # Single-use `jti`s: client assertions (RFC 7523) and DPoP proofs (RFC 9449).
+    replay: ReplayGuard
 
 
 def open_key_store(settings: Settings, database: Database) -> KeyStore:
@@ -127,6 +130,7 @@ def build_services(settings: Settings, database: Database) -> Services:
         ClientRateLimit(counters, settings.registration_rate_limits),
         login_throttle,
         Sealer(settings.keys_passphrase.get_secret_value() if settings.keys_passphrase else None),
+        ReplayGuard(database, counters),
     )
 
 

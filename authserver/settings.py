@@ -120,6 +120,20 @@ class Settings(BaseSettings):
     # live, and the seconds a device waits between polls of the token endpoint.
     device_code_ttl: timedelta = timedelta(minutes=10)
     device_code_interval: int = Field(default=5, ge=1, le=60)
+    # The algorithm of the keys that sign access tokens, id_tokens and every other JWT
+    # of ours (docs/fapi.md): a change takes effect at the next rotation.
+    signing_alg: Literal["RS256", "PS256", "ES256", "EdDSA"] = "RS256"
+    # FAPI 2.0 (docs/fapi.md): "fapi2" holds every client to the FAPI 2.0 Security
+    # Profile; "default" leaves it to each client (`clients create --profile fapi2`).
+    profile: Literal["default", "fapi2"] = "default"
+    # RFC 9126: every authorization request must be pushed to /par first; how long a
+    # pushed request's `request_uri` lives (at most 60 s).
+    require_par: bool = False
+    par_ttl: timedelta = timedelta(seconds=60)
+    # RFC 9449: how old a DPoP proof's `iat` may be, and whether the token endpoint
+    # demands a server-provided nonce (`DPoP-Nonce`) in every proof.
+    dpop_proof_max_age: timedelta = timedelta(seconds=60)
+    dpop_nonce_required: bool = False
     # One upstream OpenID provider for "Continue with ..." (docs/upstream-sign-in.md),
     # added or updated at start; `authserver upstreams add` adds any number, with options.
     upstream_issuer: str | None = None
@@ -242,6 +256,8 @@ class Settings(BaseSettings):
         "outbox_max_backoff",
         "backchannel_logout_give_up",
         "device_code_ttl",
+        "par_ttl",
+        "dpop_proof_max_age",
         mode="before",
     )
     @classmethod
@@ -286,6 +302,15 @@ class Settings(BaseSettings):
     def _status_list_ttl(cls, value: timedelta) -> timedelta:
         if not timedelta(seconds=1) <= value <= timedelta(days=1):
             raise ValueError("must be between 1 second and 1 day")
+        return value
+
+    @field_validator("par_ttl", "dpop_proof_max_age", mode="after")
+    @classmethod
+    def _short_lived(cls, value: timedelta) -> timedelta:
+        # RFC 9126 §2.2 and FAPI 2.0 §5.3.2.2: a request_uri lives at most 60 s (and the
+        # same bound is a DPoP proof's freshness window, RFC 9449 §11.1).
+        if not timedelta(seconds=1) <= value <= timedelta(seconds=60):
+            raise ValueError("must be between 1 and 60 seconds")
         return value
 
     @field_validator("outbox_interval", "outbox_max_backoff", mode="after")

@@ -1,6 +1,8 @@
 """`authserver clients ...`: register, list and remove OAuth clients."""
 
+import json
 import re
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -62,6 +64,35 @@ def create(
         list[str] | None,
         typer.Option(help="An audience it may exchange a user's token for (RFC 8693)."),
     ] = None,
+    auth_method: Annotated[
+        str | None,
+        typer.Option(
+            help="How it authenticates at the token endpoint: client_secret_basic,"
+            " client_secret_post, private_key_jwt (needs --jwks or --jwks-uri), none."
+        ),
+    ] = None,
+    jwks: Annotated[
+        Path | None,
+        typer.Option(help="A file holding its public keys as a JWK Set (private_key_jwt)."),
+    ] = None,
+    jwks_uri: Annotated[
+        str | None, typer.Option(help="Where its JWK Set is published (private_key_jwt).")
+    ] = None,
+    require_par: Annotated[
+        bool,
+        typer.Option("--require-par", help="Authorization requests must come through /par."),
+    ] = False,
+    require_dpop: Annotated[
+        bool,
+        typer.Option("--require-dpop", help="Its access tokens must be DPoP-bound (RFC 9449)."),
+    ] = False,
+    profile: Annotated[
+        str | None, typer.Option(help="fapi2: held to the FAPI 2.0 Security Profile.")
+    ] = None,
+    id_token_alg: Annotated[
+        str | None,
+        typer.Option(help="The alg of its id_tokens: RS256, PS256, ES256 or EdDSA."),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Register a client; a confidential client's secret is printed once and never again."""
@@ -84,6 +115,13 @@ def create(
         backchannel_logout_uri=backchannel_logout_uri,
         backchannel_logout_session_required=backchannel_logout_session_required,
         token_exchange_audiences=token_exchange_audience or [],
+        token_endpoint_auth_method=auth_method,
+        jwks=read_jwks_file(jwks) if jwks is not None else None,
+        jwks_uri=jwks_uri,
+        require_par=require_par,
+        require_dpop=require_dpop,
+        profile=profile,
+        id_token_signed_response_alg=id_token_alg,
     )
     try:
         validate(spec)  # a usage error is reported before the database is opened
@@ -129,6 +167,18 @@ def delete(client_id: str) -> None:
     typer.echo(f"deleted {client_id}")
 
 
+def read_jwks_file(path: Path) -> dict[str, Any]:
+    """The JWK Set in `path` (--jwks), or a usage error saying why it cannot be read."""
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        problem = f"cannot read a JSON JWK Set: {error}"
+        raise typer.BadParameter(problem, param_hint="--jwks") from None
+    if not isinstance(document, dict):
+        raise typer.BadParameter("a JWK Set is a JSON object", param_hint="--jwks")
+    return document
+
+
 def describe(client: Client) -> dict[str, Any]:
     """A client's registration without its secret hash."""
     return {
@@ -146,5 +196,12 @@ def describe(client: Client) -> dict[str, Any]:
         "backchannel_logout_uri": client.backchannel_logout_uri,
         "backchannel_logout_session_required": client.backchannel_logout_session_required,
         "token_exchange_audiences": client.token_exchange_audiences,
+        "token_endpoint_auth_method": client.token_endpoint_auth_method,
+        "jwks": client.jwks,
+        "jwks_uri": client.jwks_uri,
+        "require_par": client.require_par,
+        "require_dpop": client.require_dpop,
+        "profile": client.profile,
+        "id_token_signed_response_alg": client.id_token_signed_response_alg,
         "created_at": client.created_at.isoformat(),
     }

@@ -24,6 +24,10 @@ GRANT_TYPES = (
 # What `clients create --grant-type` also accepts for the two long names.
 GRANT_TYPE_SHORT_NAMES = {"device_code": DEVICE_CODE, "token-exchange": TOKEN_EXCHANGE}
 CONFIDENTIAL_AUTH_METHODS = ("client_secret_basic", "client_secret_post")
+# The algorithms our keys may sign with (AUTHSERVER_SIGNING_ALG, a client's
+# id_token_signed_response_alg), and the profiles a client may be held to.
+SIGNING_ALGORITHMS = ("RS256", "PS256", "ES256", "EdDSA")
+PROFILES = ("fapi2",)
 MAX_CLIENT_ID_LENGTH = 64
 
 
@@ -72,6 +76,20 @@ class Client(SQLModel, ClientMixin, table=True):
     registration_access_token_hash: str | None = Field(default=None, max_length=64)
     # RFC 7591 §2: the descriptive metadata it registered (client_uri, contacts, jwks, ...).
     registration_metadata: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    # RFC 7523 / OIDC Core §9 private_key_jwt: the client's public keys, as a JWK Set or
+    # where to fetch one (never both); None for a client authenticating with a secret.
+    jwks: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    jwks_uri: str | None = Field(default=None, max_length=2000)
+    # RFC 9126 §6: its authorization requests must be pushed to /par first.
+    require_par: bool = False
+    # RFC 9449 §5: its access tokens must be DPoP-bound (a token request without a proof
+    # is refused).
+    require_dpop: bool = False
+    # "fapi2": held to the FAPI 2.0 Security Profile (docs/fapi.md); None: the server's
+    # AUTHSERVER_PROFILE.
+    profile: str | None = Field(default=None, max_length=16)
+    # OIDC Dynamic Registration §2: the alg of its id_tokens; None: AUTHSERVER_SIGNING_ALG.
+    id_token_signed_response_alg: str | None = Field(default=None, max_length=16)
     created_at: datetime = Field(default_factory=utcnow, sa_column=moment_column())
     updated_at: datetime = Field(default_factory=utcnow, sa_column=moment_column())
 

@@ -7,6 +7,8 @@ from typing import Any
 from authserver.clients.models import (
     CONFIDENTIAL_AUTH_METHODS,
     GRANT_TYPES,
+    PROFILES,
+    SIGNING_ALGORITHMS,
     TOKEN_EXCHANGE,
     Client,
 )
@@ -48,6 +50,14 @@ class ClientSpec:
     # (None: either secret method, or none for a public client) and descriptive metadata.
     token_endpoint_auth_method: str | None = None
     registration_metadata: dict[str, Any] | None = None
+    # private_key_jwt (RFC 7523): the client's public keys, or where to fetch them.
+    jwks: dict[str, Any] | None = None
+    jwks_uri: str | None = None
+    # FAPI 2.0 (docs/fapi.md): PAR and DPoP required, the profile, the id_token's alg.
+    require_par: bool = False
+    require_dpop: bool = False
+    profile: str | None = None
+    id_token_signed_response_alg: str | None = None
 
 
 def register_client(repository: ClientRepository, spec: ClientSpec) -> tuple[Client, str | None]:
@@ -71,6 +81,12 @@ def register_client(repository: ClientRepository, spec: ClientSpec) -> tuple[Cli
         token_exchange_audiences=list(dict.fromkeys(spec.token_exchange_audiences)),
         token_endpoint_auth_method=spec.token_endpoint_auth_method,
         registration_metadata=spec.registration_metadata,
+        jwks=spec.jwks,
+        jwks_uri=spec.jwks_uri,
+        require_par=spec.require_par,
+        require_dpop=spec.require_dpop,
+        profile=spec.profile,
+        id_token_signed_response_alg=spec.id_token_signed_response_alg,
     )
     return repository.add(client), secret
 
@@ -92,6 +108,10 @@ def validate(spec: ClientSpec) -> None:
         raise RegistrationError("--public", "a public client cannot use token exchange")
     _check_token_exchange(spec)
     _check_auth_method(spec)
+    if spec.profile not in (None, *PROFILES):
+        raise RegistrationError("--profile", f"must be one of {', '.join(PROFILES)}")
+    if spec.id_token_signed_response_alg not in (None, *SIGNING_ALGORITHMS):
+        raise RegistrationError("--id-token-alg", f"must be one of {', '.join(SIGNING_ALGORITHMS)}")
     if "authorization_code" in spec.grant_types and not spec.redirect_uris:
         raise RegistrationError("--redirect-uri", "authorization_code needs a redirect URI")
     if spec.scope and parse_scope(spec.scope) is None:

@@ -13,7 +13,13 @@ and `cryptography`: a resource service imports it without the server's stack.
 from authserver.jose.claims import JwtRules
 from authserver.jose.compact import MAX_TOKEN_BYTES, CompactJws, read_token
 from authserver.jose.errors import JwtRejected
-from authserver.jose.keys import SUPPORTED_ALGORITHMS, VerificationKey, verify_signature
+from authserver.jose.jwk import public_key_from_jwk, thumbprint
+from authserver.jose.keys import (
+    SUPPORTED_ALGORITHMS,
+    VerificationKey,
+    verify_jws,
+    verify_signature,
+)
 from authserver.jose.validator import JwtValidator
 
 __all__ = [
@@ -24,6 +30,9 @@ __all__ = [
     "JwtRules",
     "JwtValidator",
     "VerificationKey",
+    "public_key_from_jwk",
     "read_token",
+    "thumbprint",
+    "verify_jws",
     "verify_signature",
 ]

@@ -29,6 +29,7 @@ class SharedCounters:
     def __init__(self, redis_url: str | None, key_prefix: str = "authserver") -> None:
         self.memory = MemoryStorage()
         self.redis: Storage | None = None
+        self.key_prefix = key_prefix
         if redis_url is not None:
             self.redis = RedisStorage(
                 redis_url,

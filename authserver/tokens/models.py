@@ -40,6 +40,9 @@ class AuthorizationCode(SQLModel, table=True):
     # `acr` the id_token states, when the request asked for one (factors/policy.py).
     amr: str | None = Field(default=None, max_length=100)
     acr: str | None = Field(default=None, max_length=100)
+    # RFC 9449 §10: the DPoP key (RFC 7638 thumbprint) the code is bound to, from
+    # `dpop_jkt` or the proof sent to /par; the token request's proof must use it.
+    dpop_jkt: str | None = Field(default=None, max_length=64)
 
     # Authlib's AuthorizationCodeMixin (RFC 6749, RFC 7636, OIDC Core).
     def get_redirect_uri(self) -> str:
@@ -80,6 +83,9 @@ class TokenFamily(SQLModel, table=True):
         default=None, sa_column=Column(JSON, nullable=True)
     )
     auth_time: datetime = Field(sa_column=moment_column())
+    # RFC 9449 §5: a public client's refresh tokens are bound to the DPoP key (RFC 7638
+    # thumbprint) of the request that started the family; None: not bound.
+    dpop_jkt: str | None = Field(default=None, max_length=64)
     created_at: datetime = Field(default_factory=utcnow, sa_column=moment_column())
     expires_at: datetime = Field(sa_column=moment_column(index=True))
     revoked_at: datetime | None = Field(default=None, sa_column=moment_column(nullable=True))

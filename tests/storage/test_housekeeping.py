@@ -14,8 +14,10 @@ from authserver.housekeeping import CODE_MEMORY, purge_expired
 from authserver.login.models import KnownDevice, LoginSession, LoginThrottle
 from authserver.login.sessions import SignedIn, start_session
 from authserver.login.throttle import FORGET_AFTER
+from authserver.par.models import PushedAuthorizationRequest
 from authserver.passkeys.models import WebAuthnChallenge
 from authserver.registration.models import InitialAccessToken
+from authserver.replay.models import UsedJti
 from authserver.statuslists.models import StatusList
 from authserver.tokens.families import issue_refresh_token, start_family
 from authserver.tokens.models import AuthorizationCode, RefreshToken, TokenFamily
@@ -134,6 +136,15 @@ def test_purge_deletes_only_what_nothing_can_accept_any_more(database: Database)
                     expires_at=expires,
                 )
             )  # fmt: skip
+            # A pushed authorization request (RFC 9126) and a used jti (RFC 7523, RFC 9449):
+            # once expired, neither can be presented again.
+            session.add(
+                PushedAuthorizationRequest(
+                    reference_hash=key, client_id=client.client_id, parameters=[],
+                    expires_at=expires,
+                )
+            )  # fmt: skip
+            session.add(UsedJti(key_hash=key, expires_at=expires))
 
     with database.transaction() as session:
         purged = purge_expired(session, now, ACCESS_TTL, audit_retention=timedelta(days=90))
@@ -153,6 +164,8 @@ def test_purge_deletes_only_what_nothing_can_accept_any_more(database: Database)
         "webauthn_challenges": 1,
         "upstream_requests": 1,
         "pending_sign_ins": 1,
+        "pushed_authorization_requests": 1,
+        "used_jtis": 1,
     }
     with database.transaction() as session:
         assert len(session.exec(select(TokenFamily)).all()) == 1

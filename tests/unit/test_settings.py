@@ -294,6 +294,12 @@ INVALID_VALUES = {
     "device_code_interval": "61",
     "outbox_max_backoff": "7200",
     "backchannel_logout_give_up": "0",
+    "signing_alg": "HS256",
+    "profile": "fapi1",
+    "require_par": "sometimes",
+    "par_ttl": "61",
+    "dpop_proof_max_age": "0",
+    "dpop_nonce_required": "perhaps",
 }
 # Any string is a valid value of these (a path; a URL that SQLAlchemy checks on use).
 NO_INVALID_VALUE = {"database_url", "keys_dir"}

@@ -1,0 +1,1 @@
+"""Pushed Authorization Requests (RFC 9126)."""
