@@ -2,9 +2,12 @@
 
 from typing import Any
 
+from authserver.clients.assertions import ALGORITHM_NAMES
 from authserver.clients.models import GRANT_TYPES
 from authserver.device_flow.endpoint import DEVICE_AUTHORIZATION_PATH
+from authserver.dpop import DPOP_ALGORITHMS
 from authserver.factors.policy import ACR_VALUES
+from authserver.par.endpoint import PAR_PATH
 from authserver.settings import Settings
 
 
@@ -28,6 +31,7 @@ def server_metadata(settings: Settings) -> dict[str, Any]:
         "token_endpoint_auth_methods_supported": [
             "client_secret_basic",
             "client_secret_post",
+            "private_key_jwt",
             "none",
         ],
         # RFC 8414 §2: public clients may revoke their own tokens; introspection is for
@@ -35,19 +39,26 @@ def server_metadata(settings: Settings) -> dict[str, Any]:
         "revocation_endpoint_auth_methods_supported": [
             "client_secret_basic",
             "client_secret_post",
+            "private_key_jwt",
             "none",
         ],
         "introspection_endpoint_auth_methods_supported": [
             "client_secret_basic",
             "client_secret_post",
+            "private_key_jwt",
         ],
+        # RFC 8414 §2, RFC 7523: the algorithms a client assertion may be signed with.
+        "token_endpoint_auth_signing_alg_values_supported": list(ALGORITHM_NAMES),
+        "revocation_endpoint_auth_signing_alg_values_supported": list(ALGORITHM_NAMES),
+        "introspection_endpoint_auth_signing_alg_values_supported": list(ALGORITHM_NAMES),
         # RFC 7636 / RFC 9700 §2.1.1: S256 only; `plain` is refused and not advertised.
         "code_challenge_methods_supported": ["S256"],
         # RFC 9207: `iss` in every authorization response.
         "authorization_response_iss_parameter_supported": True,
         # OpenID Connect Discovery 1.0 §3.
         "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": ["RS256"],
+        # AUTHSERVER_SIGNING_ALG, then AUTHSERVER_EXTRA_SIGNING_ALGS (docs/keys.md).
+        "id_token_signing_alg_values_supported": list(settings.signing_algorithms),
         "claims_supported": [
             "sub",
             "iss",
@@ -73,10 +84,18 @@ def server_metadata(settings: Settings) -> dict[str, Any]:
         # OIDC Core §3.1.2.1 acr_values (factors/policy.py): one factor, or two.
         "acr_values_supported": list(ACR_VALUES),
         "request_parameter_supported": False,
+        # OIDC Discovery §3: about request objects by reference (JAR), which are not
+        # fetched here. RFC 9126 §5: a request_uri from /par works regardless.
         "request_uri_parameter_supported": False,
+        # RFC 9126 §5: pushed authorization requests, required for every client or not
+        # (a client made with --require-par requires them for itself, §6).
+        "pushed_authorization_request_endpoint": f"{issuer}{PAR_PATH}",
+        "require_pushed_authorization_requests": settings.require_par,
         # RFC 9068 §2.1 / RFC 8707: JWT access tokens and resource indicators.
-        "access_token_signing_alg_values_supported": ["RS256"],
+        "access_token_signing_alg_values_supported": list(settings.signing_algorithms),
         "resource_indicators_supported": True,
+        # RFC 9449 §5.1: the algorithms a DPoP proof may be signed with.
+        "dpop_signing_alg_values_supported": sorted(DPOP_ALGORITHMS),
         # draft-ietf-oauth-status-list-18 §9.3: every live Status List's URI; each access
         # token's `status` claim names its own list and index (docs/revocation.md).
         "status_list_aggregation_endpoint": f"{issuer}/statuslists",

@@ -6,6 +6,8 @@ AuthserverError             operator-facing (CLI, start-up); one line, exit 1
 └── SchemaError             the database is behind its migrations
 OAuth2Error (Authlib)       RFC 6749 §5.2 errors on OAuth endpoints
 ├── InvalidTargetError      RFC 8707 §2 `invalid_target`
+├── InvalidDPoPProofError   RFC 9449 §5, §7.1 `invalid_dpop_proof`
+├── UseDPoPNonceError       RFC 9449 §8, §9 `use_dpop_nonce`
 ├── InvalidClientMetadataError, InvalidRedirectURIError  RFC 7591 §3.2.2 (Authlib's)
 ├── TemporarilyUnavailableError  503, the database is unreachable
 ├── RateLimitedError        429, a client over its /revoke or /introspect rate
@@ -28,6 +30,7 @@ from authlib.oidc.core.errors import (
     ConsentRequiredError,
     InteractionRequiredError,
     LoginRequiredError,
+    RequestNotSupportedError,
 )
 
 __all__ = [
@@ -39,6 +42,7 @@ __all__ = [
     "InteractionRequiredError",
     "InvalidClientError",
     "InvalidClientMetadataError",
+    "InvalidDPoPProofError",
     "InvalidGrantError",
     "InvalidRedirectURIError",
     "InvalidRequestError",
@@ -49,11 +53,13 @@ __all__ = [
     "LoginRequiredError",
     "OAuth2Error",
     "RateLimitedError",
+    "RequestNotSupportedError",
     "SchemaError",
     "ServerError",
     "TemporarilyUnavailableError",
     "UnauthorizedClientError",
     "UnsupportedGrantTypeError",
+    "UseDPoPNonceError",
 ]
 
 
@@ -77,6 +83,20 @@ class InvalidTargetError(OAuth2Error):
     """RFC 8707 §2: the requested resource is invalid, unknown or not allowed."""
 
     error = "invalid_target"
+
+
+class InvalidDPoPProofError(OAuth2Error):
+    """RFC 9449 §5 (400 at the token endpoint), §7.1 (401 at a protected resource): the
+    DPoP proof is missing where one is required, or fails a check of §4.3."""
+
+    error = "invalid_dpop_proof"
+
+
+class UseDPoPNonceError(OAuth2Error):
+    """RFC 9449 §8 (400), §9 (401): the proof must carry the server's nonce, which the
+    response's `DPoP-Nonce` header supplies."""
+
+    error = "use_dpop_nonce"
 
 
 class TemporarilyUnavailableError(OAuth2Error):

@@ -15,11 +15,15 @@ from starlette.responses import Response
 from authserver.audit import AuditBuffer, note_event, record_event
 from authserver.clients.authentication import authenticate_client, read_credentials
 from authserver.clients.cache import ClientCache
+from authserver.clients.key_sets import ClientKeySets
 from authserver.clients.models import Client, is_client_id
+from authserver.clients.private_key_jwt import AssertionVerifier
 from authserver.clock import utcnow
 from authserver.db import Database, is_storage_outage
 from authserver.device_flow.endpoint import DeviceAuthorizationEndpoint
 from authserver.device_flow.grant import DeviceCodeGrant
+from authserver.dpop import DPOP_TOKEN_TYPE, DPoPProof, confirmation
+from authserver.dpop.server import ServerProofs, require_proof
 from authserver.errors import (
     InvalidRequestError,
     OAuth2Error,
@@ -35,6 +39,8 @@ from authserver.grants.refresh_token import RefreshTokenGrant
 from authserver.grants.token_exchange import TokenExchangeGrant
 from authserver.keys.keyring import KeyRing
 from authserver.login.models import LoginSession
+from authserver.par.endpoint import PushedAuthorizationEndpoint
+from authserver.replay import ReplayGuard
 from authserver.settings import Settings
 from authserver.statuslists.allocation import StatusAllocator, StatusReference
 from authserver.statuslists.repository import record_assignment
@@ -98,6 +104,8 @@ class FormRequest(OAuth2Request):
         self.status: StatusReference | None = None
         self.status_recorded = False
         self.arrived_at = utcnow()
+        # The token request's DPoP proof (RFC 9449 §5), once checked; None without one.
+        self.dpop: DPoPProof | None = None
 
     @property
     def form(self) -> dict[str, str]:
@@ -134,6 +142,7 @@ class AuthorizationServer(_AuthorizationServer):
         keyring: KeyRing,
         rate_limit: ClientRateLimit,
         statuses: StatusAllocator,
+        replay: ReplayGuard,
     ) -> None:
         super().__init__()
         self.settings = settings
@@ -145,6 +154,15 @@ class AuthorizationServer(_AuthorizationServer):
         self._rate_limit = rate_limit
         self.statuses = statuses
         self.audit = AuditBuffer(database, settings.audit_flush_interval)
+        # RFC 7523: client assertions, their `jti`s single-use across replicas.
+        self.assertions = AssertionVerifier(
+            settings.issuer,
+            int(settings.jwt_leeway.total_seconds()),
+            replay,
+            ClientKeySets(settings.outbound_private_allowed),
+        )
+        # RFC 9449: DPoP proofs at the token endpoint and /userinfo, their `jti`s too.
+        self.dpop = ServerProofs(settings, replay)
         self.register_grant(ClientCredentialsGrant)
         self.register_grant(AuthorizationCodeGrant, [S256CodeChallenge(), OpenIDCodeExtension()])
         self.register_grant(RefreshTokenGrant)
@@ -153,6 +171,7 @@ class AuthorizationServer(_AuthorizationServer):
         self.register_endpoint(RevocationEndpoint)
         self.register_endpoint(IntrospectionEndpoint)
         self.register_endpoint(DeviceAuthorizationEndpoint)
+        self.register_endpoint(PushedAuthorizationEndpoint)
 
     def query_client(self, client_id: str) -> Client | None:
         if not is_client_id(client_id):
@@ -164,9 +183,13 @@ class AuthorizationServer(_AuthorizationServer):
         request may run in the event loop. A request whose credentials cannot be read
         needs no client at all."""
         try:
-            client_id = read_credentials(request).client_id
+            credentials = read_credentials(request)
         except OAuth2Error:
             return True
+        if credentials.assertion is not None:
+            # RFC 7523 §3: its `jti` is written down, and a `jwks_uri` may be fetched.
+            return False
+        client_id = credentials.client_id
         if not is_client_id(client_id):
             return True
         # The client's status-list block, too: reserving one is a database write.
@@ -175,7 +198,9 @@ class AuthorizationServer(_AuthorizationServer):
     def authenticate_client(
         self, request: OAuth2Request, methods: Collection[str], endpoint: str = "token"
     ) -> Client:
-        client = authenticate_client(request, methods, self.query_client, endpoint)
+        client = authenticate_client(
+            request, methods, self.query_client, endpoint, self.assertions.verify
+        )
         wait = self._rate_limit.retry_after(client.client_id, endpoint)
         if wait is not None:
             note_event("rate_limit.exceeded", client_id=client.client_id, endpoint=endpoint)
@@ -186,7 +211,10 @@ class AuthorizationServer(_AuthorizationServer):
         """client_credentials access tokens are self-contained JWTs: nothing to store."""
 
     def send_signal(self, name: str, *args: Any, **kwargs: Any) -> None:
-        """No listeners yet."""
+        """Authlib's grants signal the token request's client once it is authenticated."""
+        if name == "after_authenticate_client":
+            # RFC 9449 §5.2: before the grant reads or spends anything.
+            require_proof(kwargs["client"].require_dpop, kwargs["grant"].request.dpop)
 
     def user_bearer_token(
         self,
@@ -241,6 +269,7 @@ class AuthorizationServer(_AuthorizationServer):
             ttl=settings.refresh_token_ttl,
             audience=audience,
             requested_claims=requested_claims,
+            dpop_jkt=refresh_binding(request),
         )
         body = self.user_bearer_token(request, user_id, family, audience)
         if include_refresh_token:
@@ -263,7 +292,10 @@ class AuthorizationServer(_AuthorizationServer):
     ) -> dict[str, Any]:
         """The RFC 6749 §5.1 token response body for a new access token, audited by its
         `jti` (in the request's transaction, or batched for a grant without one);
-        `not_after` caps its `exp`."""
+        `not_after` caps its `exp`. With a DPoP proof the token is bound to its key."""
+        if request.dpop is not None:
+            # RFC 9449 §5, §6.1: bound to the proof's key by its thumbprint.
+            extra = {**(extra or {}), "cnf": confirmation(request.dpop.jkt)}
         status = request.status if request.status is not None else self.statuses.take(client_id)
         issued = self._access_tokens.issue(
             client_id=client_id,
@@ -289,7 +321,8 @@ class AuthorizationServer(_AuthorizationServer):
             record_event(request.db, "token.issued", **event)
         body: dict[str, Any] = {
             "access_token": issued.token,
-            "token_type": "Bearer",
+            # RFC 9449 §5: DPoP tells the client the token is bound to its key.
+            "token_type": "Bearer" if request.dpop is None else DPOP_TOKEN_TYPE,
             "expires_in": issued.expires_in,
         }
         if scope:
@@ -313,6 +346,7 @@ class AuthorizationServer(_AuthorizationServer):
             if not request.payload.grant_type:
                 raise InvalidRequestError("The grant_type parameter is required.")
             if request.payload.grant_type in SELF_CONTAINED_GRANTS:
+                request.dpop = self.dpop.check(request.headers, request.method, request.uri)
                 return self.create_token_response(request)
             if request.payload.grant_type in USER_GRANTS:
                 # Taken now: a block reservation is a transaction of its own, which on
@@ -320,6 +354,7 @@ class AuthorizationServer(_AuthorizationServer):
                 request.status = self.statuses.take()
             with self.database.transaction() as db:
                 request.db = db
+                request.dpop = self.dpop.check(request.headers, request.method, request.uri, db=db)
                 return self.create_token_response(request)
         except OAuth2Error as error:
             return error_response(error)
@@ -338,6 +373,14 @@ class AuthorizationServer(_AuthorizationServer):
             return error_response(error)
         except Exception as error:  # noqa: BLE001 - turned into a fixed 500 or 503
             return unexpected_error_response(name, error)
+
+
+def refresh_binding(request: FormRequest) -> str | None:
+    """RFC 9449 §5: the key a new family's refresh tokens are bound to: a public client's
+    proof's (a confidential client's are bound to its authentication instead)."""
+    if request.dpop is None or request.auth_method != "none":
+        return None
+    return request.dpop.jkt
 
 
 def unexpected_error_response(endpoint: str, error: Exception) -> Response:

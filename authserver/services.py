@@ -12,7 +12,7 @@ from authserver.db import Database
 from authserver.errors import KeyStoreError
 from authserver.keys.database import DatabaseKeyStore
 from authserver.keys.keyring import KeyRing
-from authserver.keys.rotation import ensure_signing_keys
+from authserver.keys.rotation import align_signing_keys, ensure_signing_keys
 from authserver.keys.schedule import RotationSchedule
 from authserver.keys.store import FileKeyStore, KeyStore
 from authserver.login.signin import SignIn
@@ -62,16 +62,28 @@ def open_key_store(settings: Settings, database: Database) -> KeyStore:
 
 
 def prepare_key_store(settings: Settings, database: Database, store: KeyStore) -> None:
-    """Re-seal keys of the first file format, and give an empty store its first keys
-    (once, however many processes start together)."""
+    """Re-seal keys of the first file format, give an empty store its first keys (once,
+    however many processes start together), and give a store made for other algorithms
+    the keys of AUTHSERVER_SIGNING_ALG and AUTHSERVER_EXTRA_SIGNING_ALGS (keys/rotation.py)."""
     if isinstance(store, FileKeyStore):
         store.upgrade_legacy_keys()
     elif not store.read_records():
         _refuse_to_shadow_file_keys(settings)
-    if ensure_signing_keys(store, settings.keys_rsa_bits, utcnow()):
+    bits, algorithms = settings.keys_rsa_bits, settings.signing_algorithms
+    if ensure_signing_keys(store, bits, utcnow(), algorithms=algorithms):
         with database.transaction() as db:
             for record in store.read_records():
-                record_event(db, "key.created", kid=record.kid, state=record.state.value)
+                record_event(
+                    db, "key.created", kid=record.kid, state=record.state.value, alg=record.alg
+                )
+    elif alignment := align_signing_keys(store, bits, utcnow(), algorithms=algorithms):
+        with database.transaction() as db:
+            for record in alignment.created:
+                record_event(
+                    db, "key.created", kid=record.kid, state=record.state.value, alg=record.alg
+                )
+            for kid in alignment.removed_kids:
+                record_event(db, "key.removed", kid=kid, reason="algorithm no longer in use")
 
 
 def _refuse_to_shadow_file_keys(settings: Settings) -> None:
@@ -89,7 +101,7 @@ def build_services(settings: Settings, database: Database) -> Services:
     """Create the first signing keys if the store is empty, then load them once."""
     store = open_key_store(settings, database)
     prepare_key_store(settings, database, store)
-    keyring = KeyRing(store, settings.keys_reload_interval)
+    keyring = KeyRing(store, settings.keys_reload_interval, settings.signing_alg)
     clients = ClientCache(
         lambda client_id: _load_client(database, client_id), settings.client_cache_ttl
     )
@@ -99,8 +111,9 @@ def build_services(settings: Settings, database: Database) -> Services:
     counters = SharedCounters(redis_url, settings.redis_key_prefix)
     rate_limit = ClientRateLimit(counters, settings.client_rate_limits)
     statuses = StatusAllocator(database, status_list_shape(settings))
+    replay = ReplayGuard(database, counters)
     oauth = AuthorizationServer(
-        settings, database, clients, access_tokens, id_tokens, keyring, rate_limit, statuses
+        settings, database, clients, access_tokens, id_tokens, keyring, rate_limit, statuses, replay
     )
     login_throttle = _login_throttle(database, counters)
     sign_in = SignIn(
@@ -130,7 +143,7 @@ def build_services(settings: Settings, database: Database) -> Services:
         ClientRateLimit(counters, settings.registration_rate_limits),
         login_throttle,
         Sealer(settings.keys_passphrase.get_secret_value() if settings.keys_passphrase else None),
-        ReplayGuard(database, counters),
+        replay,
     )
 
 

@@ -123,6 +123,12 @@ class Settings(BaseSettings):
     # The algorithm of the keys that sign access tokens, id_tokens and every other JWT
     # of ours (docs/fapi.md): a change takes effect at the next rotation.
     signing_alg: Literal["RS256", "PS256", "ES256", "EdDSA"] = "RS256"
+    # More algorithms to keep current and next keys of, comma-separated: for the id_tokens
+    # of clients registered with `--id-token-alg` (docs/keys.md); published, never used
+    # for access tokens.
+    extra_signing_algs: Annotated[
+        tuple[Literal["RS256", "PS256", "ES256", "EdDSA"], ...], NoDecode
+    ] = ()
     # FAPI 2.0 (docs/fapi.md): "fapi2" holds every client to the FAPI 2.0 Security
     # Profile; "default" leaves it to each client (`clients create --profile fapi2`).
     profile: Literal["default", "fapi2"] = "default"
@@ -164,6 +170,19 @@ class Settings(BaseSettings):
     def _upstream_issuer(cls, value: str | None) -> str | None:
         # Compared exactly with the provider's discovery document: kept as given.
         return None if value is None else check_issuer(value)
+
+    @field_validator("extra_signing_algs", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(dict.fromkeys(alg.strip() for alg in value.split(",") if alg.strip()))
+        return value
+
+    @property
+    def signing_algorithms(self) -> tuple[str, ...]:
+        """AUTHSERVER_SIGNING_ALG, then each extra one: the algorithms of our keys."""
+        extras = (alg for alg in self.extra_signing_algs if alg != self.signing_alg)
+        return (self.signing_alg, *extras)
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod

@@ -96,6 +96,16 @@ def backchannel_logout_uri_problem(uri: str) -> str | None:
     return web_url_problem(uri, ("http", "https"))
 
 
+def jwks_uri_problem(uri: str) -> str | None:
+    """Why `uri` cannot be a client's `jwks_uri` (RFC 7591 §2), or None when it can: an
+    https URL, or http on a loopback IP literal (a development machine; the outbound
+    transport still refuses it unless AUTHSERVER_OUTBOUND_ALLOW_PRIVATE)."""
+    parts = _split(uri)
+    if parts is not None and parts.scheme == "http" and is_loopback_host(parts.hostname):
+        return web_url_problem(uri, ("http",))
+    return web_url_problem(uri, ("https",))
+
+
 def web_url_problem(uri: str, schemes: tuple[str, ...]) -> str | None:
     """Why `uri` is not an absolute URL of one of `schemes` with a host, no userinfo and
     no fragment (a URL this server calls or shows), or None when it is."""

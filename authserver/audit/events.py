@@ -65,6 +65,7 @@ EVENTS = frozenset(
         "key.revoked",
         "key.imported",
         "key.exported",
+        "key.removed",  # a next key of an algorithm no longer in use (keys/rotation.py)
         "client.created",
         "client.deleted",
         "client.registered",  # RFC 7591: at /register

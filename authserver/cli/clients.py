@@ -18,6 +18,7 @@ from authserver.clients.registration import (
 )
 from authserver.clients.repository import ClientRepository
 from authserver.errors import AuthserverError
+from authserver.settings import Settings, load_settings
 
 app = typer.Typer(no_args_is_help=True, help="Register, list and remove clients.")
 
@@ -127,6 +128,7 @@ def create(
         validate(spec)  # a usage error is reported before the database is opened
     except RegistrationError as error:
         raise typer.BadParameter(str(error), param_hint=error.field) from None
+    _check_id_token_alg(spec.id_token_signed_response_alg, load_settings())
     with transaction() as session:
         client, secret = register_client(ClientRepository(session), spec)
         record_event(
@@ -142,6 +144,17 @@ def create(
     if secret:
         text += f"\nclient_secret: {secret}\n(the secret is shown only now; store it safely)"
     emit(as_json, data, text)
+
+
+def _check_id_token_alg(alg: str | None, settings: Settings) -> None:
+    """A client's id_tokens need a key of its alg: AUTHSERVER_SIGNING_ALG or an extra one."""
+    if alg is not None and alg not in settings.signing_algorithms:
+        raise typer.BadParameter(
+            f"no signing key of {alg}: it is neither AUTHSERVER_SIGNING_ALG "
+            f"({settings.signing_alg}) nor in AUTHSERVER_EXTRA_SIGNING_ALGS; add it there "
+            "and restart the server first",
+            param_hint="--id-token-alg",
+        )
 
 
 @app.command("list")

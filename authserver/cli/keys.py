@@ -49,19 +49,21 @@ def list_keys(as_json: JsonOption = False) -> None:
         {
             "kid": r.kid,
             "state": r.state.value,
+            "alg": r.alg,
             "created_at": r.created_at.isoformat(),
             "activated_at": r.activated_at.isoformat() if r.activated_at else None,
             "retired_at": r.retired_at.isoformat() if r.retired_at else None,
         }
         for r in records
     ]
-    lines = [f"{k['kid']}  {k['state']:<8} created {k['created_at']}" for k in keys]
+    lines = [f"{k['kid']}  {k['alg']:<5} {k['state']:<8} created {k['created_at']}" for k in keys]
     emit(as_json, keys, "\n".join(lines) or "no keys (the server creates them at start)")
 
 
 @app.command("rotate")
 def rotate(as_json: JsonOption = False) -> None:
-    """Promote the next key to current, retire the current one, publish a new next key."""
+    """Promote the next key to current, retire the current one, publish a new next key
+    (of each algorithm in use: a new AUTHSERVER_SIGNING_ALG takes over now)."""
     settings = load_settings()
     settings.ensure_production_ready()
     with configured_store(settings) as (store, database):
@@ -71,6 +73,7 @@ def rotate(as_json: JsonOption = False) -> None:
             utcnow(),
             retention=key_retention(settings),
             min_notice=settings.next_key_notice,
+            algorithms=settings.signing_algorithms,
         )
         if rotation is None:  # only a scheduled rotation sets a condition
             raise KeyStoreError("the rotation did not happen")
@@ -83,10 +86,13 @@ def rotate(as_json: JsonOption = False) -> None:
         "next": rotation.next_kid,
         "retired": rotation.retired_kid,
         "removed": rotation.removed_kids,
+        **({"extra": rotation.extra_kids} if rotation.extra_kids else {}),
     }
     text = f"current: {rotation.promoted_kid}\nnext: {rotation.next_kid}"
     if rotation.retired_kid:
         text += f"\nretired: {rotation.retired_kid}"
+    for alg, (current, upcoming) in rotation.extra_kids.items():
+        text += f"\n{alg} current: {current}\n{alg} next: {upcoming}"
     emit(as_json, data, text)
 
 
@@ -97,7 +103,9 @@ def revoke(kid: str, as_json: JsonOption = False) -> None:
     settings = load_settings()
     settings.ensure_production_ready()
     with configured_store(settings) as (store, database):
-        revocation = revoke_signing_key(store, kid, settings.keys_rsa_bits, utcnow())
+        revocation = revoke_signing_key(
+            store, kid, settings.keys_rsa_bits, utcnow(), algorithms=settings.signing_algorithms
+        )
         with database.transaction() as db:
             record_revocation(db, revocation)
     for message in revocation.warnings:

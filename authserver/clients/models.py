@@ -24,6 +24,9 @@ GRANT_TYPES = (
 # What `clients create --grant-type` also accepts for the two long names.
 GRANT_TYPE_SHORT_NAMES = {"device_code": DEVICE_CODE, "token-exchange": TOKEN_EXCHANGE}
 CONFIDENTIAL_AUTH_METHODS = ("client_secret_basic", "client_secret_post")
+# RFC 7523 §2.2, OIDC Core §9: a confidential client without a secret, proving itself
+# with JWTs signed by its registered keys (clients/private_key_jwt.py).
+PRIVATE_KEY_JWT = "private_key_jwt"
 # The algorithms our keys may sign with (AUTHSERVER_SIGNING_ALG, a client's
 # id_token_signed_response_alg), and the profiles a client may be held to.
 SIGNING_ALGORITHMS = ("RS256", "PS256", "ES256", "EdDSA")
@@ -67,9 +70,9 @@ class Client(SQLModel, ClientMixin, table=True):
     # this client received tokens in ends; `sid` is always sent, so either value holds.
     backchannel_logout_uri: str | None = Field(default=None, max_length=2000)
     backchannel_logout_session_required: bool = False
-    # RFC 7591 §2: how a dynamically registered client authenticates at the token endpoint
-    # (client_secret_basic, client_secret_post or none); None for a client the CLI made,
-    # which may use either secret method.
+    # RFC 7591 §2: how the client authenticates at the token endpoint (client_secret_basic,
+    # client_secret_post, private_key_jwt or none), and no other way; None for a client the
+    # CLI made without --auth-method, which may use either secret method.
     token_endpoint_auth_method: str | None = Field(default=None, max_length=32)
     # RFC 7592 §3: the SHA-256 of the registration access token of a client registered at
     # /register; None for any other client, which /register/{client_id} never manages.
@@ -95,7 +98,9 @@ class Client(SQLModel, ClientMixin, table=True):
 
     @property
     def is_public(self) -> bool:
-        return self.secret_hash is None
+        """RFC 6749 §2.1: no credentials at all. A private_key_jwt client has keys instead
+        of a secret and is confidential."""
+        return self.secret_hash is None and self.token_endpoint_auth_method != PRIVATE_KEY_JWT
 
     @property
     def scopes(self) -> frozenset[str]:

@@ -4,9 +4,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from authserver.clients.key_sets import jwks_problem
 from authserver.clients.models import (
     CONFIDENTIAL_AUTH_METHODS,
     GRANT_TYPES,
+    PRIVATE_KEY_JWT,
     PROFILES,
     SIGNING_ALGORITHMS,
     TOKEN_EXCHANGE,
@@ -17,6 +19,7 @@ from authserver.opaque import new_identifier, new_opaque_secret, opaque_hash
 from authserver.scopes import parse_scope
 from authserver.uris import (
     backchannel_logout_uri_problem,
+    jwks_uri_problem,
     redirect_uri_problem,
     resource_uri_problem,
 )
@@ -61,9 +64,11 @@ class ClientSpec:
 
 
 def register_client(repository: ClientRepository, spec: ClientSpec) -> tuple[Client, str | None]:
-    """Store a new client; returns it with its plaintext secret (None for a public client)."""
+    """Store a new client; returns it with its plaintext secret (None for a public client,
+    and for a private_key_jwt one, which proves itself with its keys: RFC 7523 §2.2)."""
     validate(spec)
-    secret = None if spec.public else new_opaque_secret()
+    has_secret = not spec.public and spec.token_endpoint_auth_method != PRIVATE_KEY_JWT
+    secret = new_opaque_secret() if has_secret else None
     client = Client(
         client_id=spec.client_id or new_identifier(),
         name=spec.name.strip(),
@@ -138,13 +143,35 @@ def validate(spec: ClientSpec) -> None:
 
 def _check_auth_method(spec: ClientSpec) -> None:
     method = spec.token_endpoint_auth_method
+    if method != PRIVATE_KEY_JWT and (spec.jwks is not None or spec.jwks_uri is not None):
+        option = "--jwks" if spec.jwks is not None else "--jwks-uri"
+        raise RegistrationError(option, f"keys are for --auth-method {PRIVATE_KEY_JWT}")
     if method is None:
         return
-    # RFC 7591 §2: "none" is a public client, the secret methods a confidential one.
-    expected = ("none",) if spec.public else CONFIDENTIAL_AUTH_METHODS
+    # RFC 7591 §2: "none" is a public client, the secret methods and private_key_jwt
+    # a confidential one.
+    expected = ("none",) if spec.public else (*CONFIDENTIAL_AUTH_METHODS, PRIVATE_KEY_JWT)
     if method not in expected:
         raise RegistrationError(
             "token_endpoint_auth_method", f"must be one of {', '.join(expected)} for this client"
+        )
+    if method == PRIVATE_KEY_JWT:
+        _check_keys(spec)
+
+
+def _check_keys(spec: ClientSpec) -> None:
+    """RFC 7591 §2, OIDC Core §9: a private_key_jwt client registers its public keys, as
+    `jwks` or `jwks_uri` but never both."""
+    if spec.jwks is not None and spec.jwks_uri is not None:
+        raise RegistrationError("--jwks", "jwks and jwks_uri must not both be given")
+    if spec.jwks is not None:
+        if problem := jwks_problem(spec.jwks):
+            raise RegistrationError("--jwks", problem)
+    elif spec.jwks_uri is not None:
+        _check_each("--jwks-uri", [spec.jwks_uri], jwks_uri_problem)
+    else:
+        raise RegistrationError(
+            "--auth-method", f"{PRIVATE_KEY_JWT} needs the public keys: jwks or a jwks_uri"
         )
 
 

@@ -12,6 +12,7 @@ from authlib.oauth2.rfc6749 import grants
 
 from authserver.audit import record_event
 from authserver.clock import utcnow
+from authserver.dpop.server import require_bound_key
 from authserver.errors import InvalidGrantError
 from authserver.factors.policy import acr_of
 from authserver.grants.resource import resolve_audience
@@ -58,6 +59,8 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
                 requested_claims=request.claims_request.stored(),
                 amr=login_session.amr,
                 acr=acr_of(login_session.amr) if request.acr_requested else None,
+                # RFC 9449 §10: the key the token request's DPoP proof must use.
+                dpop_jkt=data.get("dpop_jkt"),
             )
         )
 
@@ -75,6 +78,8 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
 
     def create_token_response(self) -> tuple[int, Any, Any]:
         code: AuthorizationCode = self.request.authorization_code
+        # RFC 9449 §10: checked before the code is spent, which a wrong key must not do.
+        require_bound_key(code.dpop_jkt, self.request.dpop, "authorization code")
         if not CodeRepository(self.request.db).consume(code.code_hash, utcnow()):
             # A concurrent request with the same code got there first.
             self._revoke_replayed(code)

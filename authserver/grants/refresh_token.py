@@ -6,6 +6,8 @@ revocation of the same family, or two refreshes, never interleave:
 
 - the family and user must be good by the one rule (`tokens.validity`): not revoked,
   not past its absolute expiry, user not disabled; the token not past its idle expiry;
+- a family bound to a DPoP key (a public client's, RFC 9449 §5) is refreshed only with a
+  proof of that key: anything else is `invalid_grant` and consumes nothing;
 - the presented token is consumed by a compare-and-set (`consumed_at IS NULL`): of N
   concurrent requests exactly one wins, and gets a new token of the same family;
 - a consumed token presented again is theft: the family is revoked, so the newest
@@ -27,6 +29,7 @@ from authlib.oauth2.rfc6749 import grants
 
 from authserver.audit import record_event
 from authserver.clock import utcnow
+from authserver.dpop.server import require_bound_key
 from authserver.errors import InvalidGrantError, InvalidScopeError
 from authserver.grants.resource import refreshed_audience
 from authserver.login.sessions import end_session_by_sid
@@ -114,6 +117,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
             now,
             now + idle_ttl if idle_ttl else None,
             self.request.status,
+            self.request.dpop.jkt if self.request.dpop is not None else None,
         )
         if rotation is None:
             return None
@@ -148,6 +152,9 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
     def create_token_response(self) -> tuple[int, Any, Any]:
         presented: PresentedRefreshToken = self.request.refresh_token
         if presented.successor is None:
+            # RFC 9449 §5: a public client's bound family, before anything is consumed (a
+            # rotation in one statement checked it already).
+            require_bound_key(presented.family.dpop_jkt, self.request.dpop, "refresh token")
             self._consume(presented)
         return super().create_token_response()
 

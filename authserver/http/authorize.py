@@ -1,10 +1,14 @@
 """The authorization endpoint (/authorize): RFC 6749 §4.1, RFC 7636, OIDC Core §3.1.2.
 
 Order of checks, each per its RFC:
+0. A `request_uri` from /par is exchanged for the parameters pushed with it, once
+   (RFC 9126 §4, `http.pushed_request`); where PAR is required, any other request
+   gets invalid_request at its (verified) redirect_uri.
 1. `client_id` and `redirect_uri` must name a registered client and one of its exact
    redirect URIs; otherwise an error page, never a redirect (RFC 6749 §4.1.2.1).
-2. The rest of the request (response_type, scope, PKCE, prompt, max_age) is validated
-   by Authlib's grant with our checks; its errors go back to the redirect_uri with
+2. The rest of the request (response_type, scope, PKCE, prompt, max_age, dpop_jkt) is
+   validated by Authlib's grant with our checks, the same as at /par
+   (`grants.authorization_request`); its errors go back to the redirect_uri with
    `state` and `iss` (RFC 9207).
 3. The browser's session, or a sign-in first (prompt=login and max_age force one, and so
    does a `claims` request naming another user's `sub`; prompt=none instead answers
@@ -19,7 +23,6 @@ A consent decision or an account choice comes back as a POST of the same paramet
 with a CSRF token.
 """
 
-import re
 from datetime import datetime, timedelta
 from urllib.parse import urlencode, urlsplit
 
@@ -40,7 +43,8 @@ from authserver.errors import (
     OAuth2Error,
 )
 from authserver.factors.policy import is_multi_factor, mfa_needed
-from authserver.grants.claims_request import ClaimsRequest, parse_claims_request
+from authserver.grants.authorization_request import check_authorization_request
+from authserver.grants.claims_request import ClaimsRequest
 from authserver.http.account_choice import (
     ACCOUNT_FIELD,
     account_chosen,
@@ -51,21 +55,19 @@ from authserver.http.browser import BadFormError, Browser, read_page_form
 from authserver.http.forms import reject_nul
 from authserver.http.login import second_factor_url
 from authserver.http.pages import error_page, render_page, see_other
+from authserver.http.pushed_request import resolve_pushed_request
 from authserver.http.sign_in_first import microseconds, sign_in_first, signed_in_after
 from authserver.login.csrf import csrf_token, csrf_token_matches, parameters_digest
 from authserver.login.models import LoginSession
 from authserver.login.repository import ConsentRepository
 from authserver.oauth import FormRequest
+from authserver.profiles.fapi2 import par_required
 from authserver.scopes import SCOPE_DESCRIPTIONS
 from authserver.services import Services
 from authserver.users.models import User
 
 router = APIRouter()
 
-_PROMPTS = frozenset({"none", "login", "consent", "select_account"})
-_SECONDS = re.compile(r"[0-9]{1,10}")
-_MAX_NONCE_LENGTH = 512
-_MAX_ACR_VALUES_LENGTH = 1000
 _INVALID_LINK = "This sign-in link is not valid"
 
 
@@ -120,6 +122,10 @@ def _authorize(
     pairs: list[tuple[str, str]],
     decision: tuple[str, str] | None = None,
 ) -> Response:
+    resolved = resolve_pushed_request(services, browser, pairs)
+    if isinstance(resolved, Response):
+        return resolved
+    pairs = resolved.pairs
     found = _client_and_redirect_uri(services, pairs)
     if isinstance(found, Response):
         return found
@@ -131,16 +137,17 @@ def _authorize(
             now = utcnow()
             request = FormRequest("GET", issuer + "/authorize", {}, pairs)
             request.db = db
-            if len({name for name, _ in pairs}) != len(pairs):
-                raise InvalidRequestError("A request parameter is repeated.")
+            # RFC 9126 §4: a client (or server, or FAPI 2.0 profile) that requires PAR
+            # gets invalid_request for a request that did not come through /par.
+            if not resolved.pushed and par_required(client, services.settings):
+                raise InvalidRequestError("This authorization request must be pushed to /par.")
             login_session = browser.active_session(db, now)
             user = db.get(User, login_session.user_id) if login_session else None
             if user is not None and user.disabled:
                 login_session, user = None, None
-            grant = services.oauth.get_consent_grant(request, end_user=user)
-            prompts, max_age = _prompts(request), _max_age(request)
-            _check_nonce(request)
-            claims = parse_claims_request(request.payload.data.get("claims")).within(client.scopes)
+            checked = check_authorization_request(services.oauth, request, client, user)
+            grant, prompts, max_age = checked.grant, checked.prompts, checked.max_age
+            claims = checked.claims
             after = signed_in_after(browser, pairs)
             fresh_enough = login_session is not None and _fresh_enough(
                 prompts, max_age, login_session, now, after
@@ -160,7 +167,7 @@ def _authorize(
             if choose and not account_chosen(browser, login_session, pairs):
                 return account_page(browser, client, user, login_session, pairs)
             # factors/policy.py: a second factor, proved in this session, when required.
-            acr_values = _acr_values(request)
+            acr_values = checked.acr_values
             needed = mfa_needed(services.settings.mfa, client.require_mfa, acr_values)
             if needed and not is_multi_factor(login_session.amr):
                 if "none" in prompts:
@@ -242,37 +249,6 @@ def _is_another_user(claims: ClaimsRequest, user: User, signed_in_after: int | N
     if signed_in_after is not None:
         raise AccessDeniedError("The signed-in user is not the one the request names.")
     return True
-
-
-def _acr_values(request: FormRequest) -> list[str]:
-    """OIDC Core §3.1.2.1 `acr_values`: space-separated, in order of preference."""
-    value = request.payload.data.get("acr_values") or ""
-    if len(value) > _MAX_ACR_VALUES_LENGTH:
-        raise InvalidRequestError("acr_values is too long.")
-    return value.split()
-
-
-def _check_nonce(request: FormRequest) -> None:
-    nonce = request.payload.data.get("nonce")
-    if nonce is not None and len(nonce) > _MAX_NONCE_LENGTH:
-        raise InvalidRequestError("The nonce is too long.")
-
-
-def _prompts(request: FormRequest) -> frozenset[str]:
-    prompts = frozenset((request.payload.data.get("prompt") or "").split())
-    # OIDC Core §3.1.2.1: `none` stands alone; unknown values are an error.
-    if not prompts <= _PROMPTS or ("none" in prompts and len(prompts) > 1):
-        raise InvalidRequestError("The prompt parameter is invalid.")
-    return prompts
-
-
-def _max_age(request: FormRequest) -> int | None:
-    value = request.payload.data.get("max_age")
-    if value is None:
-        return None
-    if not _SECONDS.fullmatch(value):
-        raise InvalidRequestError("max_age must be a number of seconds.")
-    return int(value)
 
 
 def _fresh_enough(

@@ -22,12 +22,13 @@ CORS_PATHS = frozenset(
 )
 _ALLOW = [
     (b"access-control-allow-origin", b"*"),
-    (b"access-control-expose-headers", b"WWW-Authenticate, Retry-After"),
+    # RFC 9449 §7.1, §8: a page reads DPoP challenges and the next nonce.
+    (b"access-control-expose-headers", b"WWW-Authenticate, Retry-After, DPoP-Nonce"),
 ]
 _PREFLIGHT = [
     *_ALLOW,
     (b"access-control-allow-methods", b"GET, POST"),
-    (b"access-control-allow-headers", b"Authorization, Content-Type"),
+    (b"access-control-allow-headers", b"Authorization, Content-Type, DPoP"),
     (b"access-control-max-age", b"600"),
     (b"vary", b"Origin"),
 ]

@@ -101,7 +101,7 @@ class HotPaths:
         await response(scope, receive, send)
 
     async def _userinfo(self, scope: Scope, receive: Receive, headers: Headers) -> Response:
-        return await userinfo_response(self._services, headers.get("authorization"))
+        return await userinfo_response(self._services, headers, scope["method"])
 
     def _paths(self) -> set[str]:
         return {path for _, path in self._routes}

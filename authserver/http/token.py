@@ -4,6 +4,7 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
+from authserver.dpop.server import DPOP_HEADER
 from authserver.http.dependencies import oauth_request_from
 from authserver.oauth import SELF_CONTAINED_GRANTS, FormRequest
 from authserver.services import Services
@@ -24,6 +25,12 @@ async def token_response(services: Services, oauth_request: FormRequest) -> Resp
     # memory is read in a worker thread: the database may be slow or locked, and the
     # event loop serves every other request meanwhile.
     grant_type = oauth_request.payload.grant_type
+    if DPOP_HEADER in oauth_request.headers:
+        # RFC 9449 §11.1: a proof's `jti` is written down, which is I/O; and §8.2: every
+        # answer to a DPoP request carries the next nonce, when nonces are required.
+        response = await run_in_threadpool(server.token_response, oauth_request)
+        response.headers.update(server.dpop.nonce_headers())
+        return response
     if grant_type in SELF_CONTAINED_GRANTS and server.knows_client_of(oauth_request):
         return server.token_response(oauth_request)
     return await run_in_threadpool(server.token_response, oauth_request)

@@ -2,20 +2,32 @@
 (§5.4) and by the `claims` parameter of the authorization (§5.5, kept with the family).
 
 Any active access token of this issuer whose scope includes `openid` is accepted,
-whatever its `aud` (CONTRACT.md). Errors are RFC 6750 §3: 401 `invalid_token` with
-`WWW-Authenticate`, 403 `insufficient_scope`.
+whatever its `aud` (CONTRACT.md). A bearer token comes as `Authorization: Bearer`; a
+DPoP-bound one (RFC 9449 §7.1) as `Authorization: DPoP` with a proof of its key for this
+request, and never as a bearer token (§7.2). Errors are RFC 6750 §3: 401 `invalid_token`
+with `WWW-Authenticate`, 403 `insufficient_scope`; with the DPoP scheme, its challenge
+(RFC 9449 §7.1: `invalid_dpop_proof`, `use_dpop_nonce` and `algs`).
 """
 
 from typing import Any
 
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers
 from starlette.responses import Response
 
 from authserver.clock import utcnow
-from authserver.errors import InsufficientScopeError, InvalidTokenError, OAuth2Error
+from authserver.dpop import bound_key
+from authserver.dpop.server import DPOP_HEADER, ServerProofs
+from authserver.errors import (
+    InsufficientScopeError,
+    InvalidDPoPProofError,
+    InvalidTokenError,
+    OAuth2Error,
+    UseDPoPNonceError,
+)
 from authserver.grants.claims_request import ClaimsRequest
-from authserver.http.bearer import bearer_token
+from authserver.http.bearer import BEARER, DPOP, access_token_credentials
 from authserver.jose import JwtRejected
 from authserver.oauth import error_response, json_response, unexpected_error_response
 from authserver.services import Services
@@ -25,39 +37,56 @@ from authserver.users.claims import claims_of_scopes, user_claims
 from authserver.users.models import User
 
 router = APIRouter()
+USERINFO_PATH = "/userinfo"
+_DPOP_ERRORS = (InvalidTokenError, InvalidDPoPProofError, UseDPoPNonceError)
 
 
 class _NoTokenError(InvalidTokenError):
     description = "An access token is required."
 
 
-@router.api_route("/userinfo", methods=["GET", "POST"])
+class _BoundBearerError(InvalidTokenError):
+    description = "The access token is DPoP-bound: send it with the DPoP scheme and a proof."
+
+
+@router.api_route(USERINFO_PATH, methods=["GET", "POST"])
 async def userinfo(request: Request) -> Response:
     """Declared for FastAPI (HEAD, 405); GET and POST are served by `http.hot`."""
-    return await userinfo_response(request.app.state.services, request.headers.get("authorization"))
+    return await userinfo_response(request.app.state.services, request.headers, request.method)
 
 
-async def userinfo_response(services: Services, authorization: str | None) -> Response:
+async def userinfo_response(services: Services, headers: Headers, method: str) -> Response:
+    credentials = access_token_credentials(headers.get("authorization"))
+    proofs = services.oauth.dpop
     try:
-        token = bearer_token(authorization)
-        if token is None:
+        if credentials is None:
             raise _NoTokenError(status_code=401)
-        claims = await run_in_threadpool(_user_claims, services, token)
+        claims = await run_in_threadpool(_user_claims, services, credentials, headers, method)
+        response = json_response(200, claims)
     except OAuth2Error as error:
-        return _bearer_error(error)
+        response = _token_error(error, credentials, proofs)
     except Exception as error:  # noqa: BLE001 - a fixed 500, or 503 when storage is down
         return unexpected_error_response("userinfo", error)
-    return json_response(200, claims)
+    if DPOP_HEADER in headers or (credentials is not None and credentials[0] == DPOP):
+        # RFC 9449 §8.2, §9: the next nonce with every answer, when nonces are required.
+        response.headers.update(proofs.nonce_headers())
+    return response
 
 
-def _user_claims(services: Services, token: str) -> dict[str, Any]:
+def _user_claims(
+    services: Services, credentials: tuple[str, str], headers: Headers, method: str
+) -> dict[str, Any]:
+    scheme, token = credentials
     now = utcnow()
     try:
         claims = verify_jwt(
             token, services.keyring, services.settings, "access_token", int(now.timestamp())
         )
+        jkt = bound_key(claims)
     except JwtRejected:
         raise InvalidTokenError(status_code=401) from None
+    url = services.settings.issuer + USERINFO_PATH
+    _check_possession(services.oauth.dpop, scheme, token, jkt, headers, method, url)
     scopes = set(str(claims.get("scope", "")).split())
     # Two independent reads: no transaction (`Database.reading`).
     with services.database.reading() as db:
@@ -71,13 +100,55 @@ def _user_claims(services: Services, token: str) -> dict[str, Any]:
     return {"sub": str(user.id), **user_claims(user, claims_of_scopes(scopes) | asked)}
 
 
-def _bearer_error(error: OAuth2Error) -> Response:
+def _check_possession(
+    proofs: ServerProofs,
+    scheme: str,
+    token: str,
+    jkt: str | None,
+    headers: Headers,
+    method: str,
+    url: str,
+) -> None:
+    """RFC 9449 §7: a bound token only with the DPoP scheme and a proof of its key."""
+    if scheme == BEARER:
+        if jkt is not None:
+            # §7.2: a DPoP-bound token received as a bearer token is refused.
+            raise _BoundBearerError(status_code=401)
+        return
+    if jkt is None:
+        raise InvalidTokenError("The access token is not DPoP-bound.", status_code=401)
+    # §7.1, §4.3: a proof for this request and this token (`ath`), used once.
+    proof = proofs.check(headers, method, url, access_token=token, status_code=401)
+    if proof is None:
+        raise InvalidDPoPProofError("A DPoP proof is required.", status_code=401)
+    if proof.jkt != jkt:
+        # §4.3 step 12, §6: the proof's key is the one the token is bound to.
+        raise InvalidTokenError("The DPoP proof is not of the token's key.", status_code=401)
+
+
+def _token_error(
+    error: OAuth2Error, credentials: tuple[str, str] | None, proofs: ServerProofs
+) -> Response:
     response = error_response(error)
+    dpop = credentials is not None and credentials[0] == DPOP
     if isinstance(error, _NoTokenError):
         # RFC 6750 §3.1: a request without a token gets the challenge, no error code.
         response.headers["WWW-Authenticate"] = "Bearer"
+    elif dpop and isinstance(error, _DPOP_ERRORS):
+        response.headers["WWW-Authenticate"] = proofs.challenge(error.error, error.description)
+    elif isinstance(error, _BoundBearerError):
+        response.headers["WWW-Authenticate"] = (
+            f'Bearer error="invalid_token", error_description="{error.description}"'
+        )
+        # RFC 9449 §7.2: the scheme the token needs.
+        response.headers.append("WWW-Authenticate", proofs.challenge())
     elif isinstance(error, InvalidTokenError):
         response.headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
     elif isinstance(error, InsufficientScopeError):
-        response.headers["WWW-Authenticate"] = 'Bearer error="insufficient_scope", scope="openid"'
+        scope = ' scope="openid"'
+        response.headers["WWW-Authenticate"] = (
+            f"{proofs.challenge('insufficient_scope')},{scope}"
+            if dpop
+            else f'Bearer error="insufficient_scope",{scope}'
+        )
     return response

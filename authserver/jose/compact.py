@@ -136,15 +136,15 @@ def _read_token_strictly(
     if not isinstance(token, str) or len(token) > max_bytes or token.count(".") != 2:
         raise JwtRejected(f"the token is not a compact JWS of at most {max_bytes // 1024} KiB")
     encoded_header, encoded_payload, encoded_signature = token.split(".")
-    alg, kid = check_header(json_object(_decode_segment(encoded_header)), algorithms, typ)
-    payload = _decode_segment(encoded_payload)
-    signature = _decode_segment(encoded_signature)
+    alg, kid = check_header(json_object(decode_segment(encoded_header)), algorithms, typ)
+    payload = decode_segment(encoded_payload)
+    signature = decode_segment(encoded_signature)
     # Only now is every segment known to be ASCII (a token is `str`, any character).
     signing_input = f"{encoded_header}.{encoded_payload}".encode("ascii")
     return CompactJws(alg, kid, signing_input, payload, signature)
 
 
-def _decode_segment(segment: str) -> bytes:
+def decode_segment(segment: str) -> bytes:
     """RFC 7515 §2: base64url without padding, and only the canonical encoding."""
     size = len(segment) % 4
     if _PADDING[size] is None or not _BASE64URL.fullmatch(segment):

@@ -18,13 +18,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import psycopg
-from joserfc.jwk import RSAKey
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlmodel import col, select
 
 from authserver.db import Database
 from authserver.errors import KeyStoreError
+from authserver.keys.algorithms import PrivateJwk
 from authserver.keys.material import protect, recover
 from authserver.keys.models import SigningKey
 from authserver.keys.records import KeyRecord
@@ -90,11 +90,11 @@ class DatabaseKeyStore:
             if self._postgresql:
                 db.execute(text(f"NOTIFY {CHANNEL}"))
 
-    def save_private_key(self, key: RSAKey) -> None:
+    def save_private_key(self, key: PrivateJwk) -> None:
         """Kept until `write_records` gives it a row (inside `locked()`)."""
         self._pending[key.thumbprint()] = protect(key, self._passphrase)
 
-    def load_private_key(self, kid: str) -> RSAKey:
+    def load_private_key(self, kid: str) -> PrivateJwk:
         stored = self._pending.get(kid)
         if stored is None:
             with self._database.transaction() as db:

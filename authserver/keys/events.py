@@ -14,6 +14,7 @@ def record_rotation(db: Session, rotation: Rotation, *, scheduled: bool) -> None
         retired_kid=rotation.retired_kid,
         next_kid=rotation.next_kid,
         removed_kids=rotation.removed_kids or None,
+        extra_kids=rotation.extra_kids or None,
         scheduled=scheduled,
     )
 

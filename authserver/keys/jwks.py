@@ -18,8 +18,7 @@ class JwksDocument:
 
 
 def build_jwks(records: list[KeyRecord]) -> JwksDocument:
-    keys = [
-        {**record.public_jwk, "kid": record.kid, "alg": "RS256", "use": "sig"} for record in records
-    ]
+    # Each key with its own `alg` (RFC 7517 §4.4), which pins it for every verifier.
+    keys = [record.published_jwk() for record in records]
     body = json.dumps({"keys": keys}, separators=(",", ":")).encode("ascii")
     return JwksDocument(body=body, etag=f'"{hashlib.sha256(body).hexdigest()[:32]}"')

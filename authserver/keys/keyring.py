@@ -8,11 +8,14 @@ therefore reaches every process within about a second (notified) or that interva
 Without the watcher (a ring used outside a running server, or an interval of 0), each
 use checks the store at most once per interval instead.
 
-The private parts of `current` and `next` are opened at load, so promoting `next` never
-waits on the passphrase's KDF. A process that has not yet seen a rotation keeps signing
-with the key just retired, which stays published (see `key_retention`). If a reload
-fails (say, a key the passphrase cannot open), the process keeps its last good view,
-logs the cause, and reports not ready at /readyz until a reload succeeds.
+The private parts of `current` and `next` (of every algorithm in use) are opened at load,
+so promoting `next` never waits on the passphrase's KDF. `signing_key` and `signer` sign
+access tokens and our other JWTs (AUTHSERVER_SIGNING_ALG, see `chains.signing_record`);
+`signer_for(alg)` signs the id_tokens of a client that asked for another algorithm. A
+process that has not yet seen a rotation keeps signing with the key just retired, which
+stays published (see `key_retention`). If a reload fails (say, a key the passphrase
+cannot open), the process keeps its last good view, logs the cause, and reports not
+ready at /readyz until a reload succeeds.
 """
 
 import logging
@@ -21,13 +24,12 @@ import time
 from dataclasses import dataclass
 from datetime import timedelta
 
-from joserfc.jwk import RSAKey
-
 from authserver.clock import utcnow
 from authserver.errors import KeyStoreError
-from authserver.jose import VerificationKey
+from authserver.jose import JwtRejected, VerificationKey, public_key_from_jwk
+from authserver.keys.algorithms import DEFAULT_ALGORITHM, PrivateJwk, Signer, labelled
+from authserver.keys.chains import signing_record
 from authserver.keys.jwks import JwksDocument, build_jwks
-from authserver.keys.material import KEY_PARAMETERS
 from authserver.keys.records import KeyRecord, KeyState
 from authserver.keys.rotation import published_records
 from authserver.keys.store import KeyStore
@@ -50,18 +52,23 @@ class _Snapshot:
     marker: object
     records: tuple[KeyRecord, ...]
     current_kid: str
-    signing_key: RSAKey
+    signing_key: PrivateJwk
+    signer: Signer
+    signers: dict[str, Signer]  # alg -> its current key's
     published_kids: tuple[str, ...]
     verification_keys: dict[str, VerificationKey]
     jwks: JwksDocument
 
 
 class KeyRing:
-    def __init__(self, store: KeyStore, reload_interval: timedelta) -> None:
+    def __init__(
+        self, store: KeyStore, reload_interval: timedelta, signing_alg: str = DEFAULT_ALGORITHM
+    ) -> None:
         self._store = store
         self._reload_interval = reload_interval.total_seconds()
+        self._signing_alg = signing_alg
         self.reload_error: str | None = None
-        self._parsed: dict[str, RSAKey] = {}
+        self._parsed: dict[str, PrivateJwk] = {}
         self._lock = threading.Lock()
         self._checked_at = time.monotonic()
         self._stop = threading.Event()
@@ -73,8 +80,17 @@ class KeyRing:
         return self._fresh().current_kid
 
     @property
-    def signing_key(self) -> RSAKey:
+    def signing_key(self) -> PrivateJwk:
         return self._fresh().signing_key
+
+    @property
+    def signer(self) -> Signer:
+        """What signs access tokens and our other JWTs: AUTHSERVER_SIGNING_ALG's key."""
+        return self._fresh().signer
+
+    def signer_for(self, alg: str) -> Signer | None:
+        """The current key of `alg`; None when the store holds none."""
+        return self._fresh().signers.get(alg)
 
     @property
     def records(self) -> tuple[KeyRecord, ...]:
@@ -144,26 +160,38 @@ class KeyRing:
     def _load(self, marker: object) -> _Snapshot:
         stored = self._store.read_records()
         records = published_records(stored, utcnow())
-        current = next((r for r in records if r.state is KeyState.CURRENT), None)
+        current = signing_record(records, self._signing_alg)
         if current is None:
             raise KeyStoreError(f"no current signing key in {self._store.description}")
-        upcoming = [r for r in records if r.state is KeyState.NEXT]
-        parsed = {r.kid: self._parsed_key(r) for r in [current, *upcoming]}
+        opened = [r for r in records if r.state in (KeyState.CURRENT, KeyState.NEXT)]
+        parsed = {r.kid: self._parsed_key(r) for r in opened}
         self._parsed = parsed
+        signers = {r.alg: Signer.of(parsed[r.kid]) for r in records if r.state is KeyState.CURRENT}
         return _Snapshot(
             marker=marker,
             records=tuple(stored),
             current_kid=current.kid,
             signing_key=parsed[current.kid],
+            signer=Signer.of(parsed[current.kid]),
+            signers=signers,
             published_kids=tuple(r.kid for r in records),
             verification_keys={r.kid: _verification_key(r) for r in records},
             jwks=build_jwks(records),
         )
 
-    def _parsed_key(self, record: KeyRecord) -> RSAKey:
-        return self._parsed.get(record.kid) or self._store.load_private_key(record.kid)
+    def _parsed_key(self, record: KeyRecord) -> PrivateJwk:
+        key = self._parsed.get(record.kid) or self._store.load_private_key(record.kid)
+        if key.alg == record.alg:
+            return key
+        try:
+            return labelled(key.private_key, record.alg)
+        except ValueError:
+            raise KeyStoreError(f"the key {record.kid} is not a key for {record.alg}") from None
 
 
 def _verification_key(record: KeyRecord) -> VerificationKey:
     # Pinned to the algorithm the JWKS publishes for it (RFC 8725 §3.1).
-    return VerificationKey.of(RSAKey.import_key({**record.public_jwk, **KEY_PARAMETERS}))
+    try:
+        return public_key_from_jwk(record.published_jwk())
+    except JwtRejected as error:
+        raise KeyStoreError(f"the public key {record.kid} is unusable: {error}") from None

@@ -9,24 +9,31 @@ Both stores use the same two functions, so the rules are the same everywhere:
   rounds) still opens, so that it can be re-sealed (`FileKeyStore.upgrade_legacy_keys`).
 """
 
-from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
-from joserfc.jwk import RSAKey
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    NoEncryption,
+    PrivateFormat,
+    load_pem_private_key,
+)
 
 from authserver.errors import KeyStoreError
+from authserver.keys.algorithms import PrivateJwk, labelled, natural_algorithm
 from authserver.keys.sealing import is_sealed, seal, unseal
 
-KEY_PARAMETERS = {"alg": "RS256", "use": "sig"}
 LEGACY_ENCRYPTED_PEM = b"-----BEGIN ENCRYPTED PRIVATE KEY-----"
 
 
-def protect(key: RSAKey, passphrase: str | None) -> str:
+def protect(key: PrivateJwk, passphrase: str | None) -> str:
     """The text to store for `key`."""
     pem = key.private_key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
     return pem.decode("ascii") if passphrase is None else seal(pem, key.thumbprint(), passphrase)
 
 
-def recover(stored: str | bytes, kid: str, passphrase: str | None, where: str) -> RSAKey:
-    """The key `kid` from its stored text; `where` names it in errors (a file, a row)."""
+def recover(stored: str | bytes, kid: str, passphrase: str | None, where: str) -> PrivateJwk:
+    """The key `kid` from its stored text; `where` names it in errors (a file, a row).
+
+    Any key type the store holds (RSA, EC P-256, Ed25519), labelled with the alg of its
+    type (RS256 for RSA: the key ring labels a PS256 key again from its record)."""
     raw = stored.encode("utf-8") if isinstance(stored, str) else stored
     if is_sealed(raw):
         if passphrase is None:
@@ -48,12 +55,12 @@ def is_legacy_encrypted(stored: bytes) -> bool:
     return stored.startswith(LEGACY_ENCRYPTED_PEM)
 
 
-def _import(pem: bytes, password: str | None, kid: str, where: str) -> RSAKey:
+def _import(pem: bytes, password: str | None, kid: str, where: str) -> PrivateJwk:
     try:
-        key = RSAKey.import_key(pem, KEY_PARAMETERS, password=password)
-    except (ValueError, TypeError):
+        private_key = load_pem_private_key(pem, password.encode() if password else None)
+        key = labelled(private_key, natural_algorithm(private_key))
+    except (ValueError, TypeError, StopIteration):
         raise KeyStoreError(f"cannot load {where}: wrong passphrase or damaged key") from None
-    if key.thumbprint() != kid:
+    if key.kid != kid:
         raise KeyStoreError(f"{where} does not hold the key its name says")
-    key.ensure_kid()
     return key

@@ -9,7 +9,8 @@ from authserver.db import moment_column
 
 class SigningKey(SQLModel, table=True):
     """`private_key` is sealed with AUTHSERVER_KEYS_PASSPHRASE (`keys.sealing`), or a plain
-    PEM in development mode; `public_jwk` holds only `kty`, `n`, `e`."""
+    PEM in development mode; `public_jwk` holds the members RFC 7638 requires of its key
+    type (`kty`, `n`, `e` for RSA), and `alg` for a key that does not sign RS256."""
 
     __tablename__ = "signing_keys"
 

@@ -68,6 +68,7 @@ class RotationSchedule:
             retention=key_retention(self._settings),
             min_notice=notice,
             only_if=due,
+            algorithms=self._settings.signing_algorithms,
         )
         if rotation is not None:
             log.info("rotated signing keys: %s now signs", rotation.promoted_kid)

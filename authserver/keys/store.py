@@ -21,9 +21,8 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Protocol
 
-from joserfc.jwk import RSAKey
-
 from authserver.errors import KeyStoreError
+from authserver.keys.algorithms import PrivateJwk
 from authserver.keys.material import is_legacy_encrypted, protect, recover
 from authserver.keys.records import KeyRecord
 
@@ -46,9 +45,9 @@ class KeyStore(Protocol):
 
     def write_records(self, records: list[KeyRecord]) -> None: ...
 
-    def save_private_key(self, key: RSAKey) -> None: ...
+    def save_private_key(self, key: PrivateJwk) -> None: ...
 
-    def load_private_key(self, kid: str) -> RSAKey: ...
+    def load_private_key(self, kid: str) -> PrivateJwk: ...
 
     def delete_private_key(self, kid: str) -> None: ...
 
@@ -108,12 +107,12 @@ class FileKeyStore:
         document = {"version": 1, "keys": [record.to_json() for record in records]}
         self._write_atomically(MANIFEST, json.dumps(document, indent=2).encode("utf-8"))
 
-    def save_private_key(self, key: RSAKey) -> None:
+    def save_private_key(self, key: PrivateJwk) -> None:
         stored = protect(key, self._passphrase).encode("ascii")
         suffix = "pem" if self._passphrase is None else "sealed"
         self._write_atomically(f"key-{key.thumbprint()}.{suffix}", stored)
 
-    def load_private_key(self, kid: str) -> RSAKey:
+    def load_private_key(self, kid: str) -> PrivateJwk:
         """Parse (and validate) one private key; callers keep the result: it costs ~50 ms,
         and opening a sealed key ~0.3 s more."""
         path = self._private_key_path(kid)

@@ -12,17 +12,17 @@ other clients' tokens and names no audiences: `ClientSpec`'s defaults.
 from collections.abc import Sequence
 from typing import Any
 
-from authserver.clients.models import Client
+from authserver.clients.key_sets import jwks_problem
+from authserver.clients.models import PRIVATE_KEY_JWT, Client
 from authserver.clients.registration import ClientSpec, RegistrationError, validate
 from authserver.errors import InvalidRedirectURIError
 from authserver.registration import fields
 from authserver.registration.fields import Metadata, invalid
-from authserver.registration.jwks import jwks_problem
 from authserver.scopes import parse_scope
 from authserver.uris import redirect_uri_problem
 
 GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
-AUTH_METHODS = ("client_secret_basic", "client_secret_post", "none")
+AUTH_METHODS = ("client_secret_basic", "client_secret_post", PRIVATE_KEY_JWT, "none")
 URL_FIELDS = ("client_uri", "logo_uri", "tos_uri", "policy_uri")
 MAX_CONTACT_LENGTH = 320  # RFC 5321 §4.5.3.1: 64 + "@" + 255
 UNNAMED = "Unnamed client"
@@ -34,6 +34,8 @@ _FIELD_OF_OPTION = {
     "--redirect-uri": "redirect_uris",
     "--post-logout-redirect-uri": "post_logout_redirect_uris",
     "--scope": "scope",
+    "--auth-method": "token_endpoint_auth_method",
+    "--jwks-uri": "jwks_uri",
 }
 
 
@@ -43,6 +45,14 @@ def client_spec_of(metadata: Metadata, offered_scopes: Sequence[str]) -> ClientS
     auth_method = _auth_method(metadata)
     grant_types = _grant_types(metadata)
     _check_response_types(metadata, grant_types)
+    descriptive = _descriptive(metadata)
+    keys: dict[str, Any] = {}
+    if auth_method == PRIVATE_KEY_JWT:
+        # RFC 7591 §2, OIDC Core §9: the keys its assertions are verified with.
+        keys = {
+            "jwks": descriptive.pop("jwks", None),
+            "jwks_uri": descriptive.pop("jwks_uri", None),
+        }
     spec = ClientSpec(
         name=fields.text(metadata, "client_name") or UNNAMED,
         grant_types=grant_types,
@@ -51,7 +61,8 @@ def client_spec_of(metadata: Metadata, offered_scopes: Sequence[str]) -> ClientS
         post_logout_redirect_uris=_post_logout_redirect_uris(metadata),
         public=auth_method == "none",
         token_endpoint_auth_method=auth_method,
-        registration_metadata=_descriptive(metadata),
+        registration_metadata=descriptive,
+        **keys,
     )
     _validate(spec)
     return spec
@@ -72,7 +83,11 @@ def registered_metadata(client: Client) -> dict[str, Any]:
         "scope": client.scope,
         **(client.registration_metadata or {}),
     }
-    if not client.is_public:
+    if client.jwks is not None:
+        metadata["jwks"] = client.jwks
+    if client.jwks_uri is not None:
+        metadata["jwks_uri"] = client.jwks_uri
+    if client.secret_hash is not None:
         metadata["client_secret_expires_at"] = 0  # §3.2.1: the secret does not expire
     return metadata
 
@@ -80,12 +95,6 @@ def registered_metadata(client: Client) -> dict[str, Any]:
 def _auth_method(metadata: Metadata) -> str:
     # §2: client_secret_basic when omitted.
     method = fields.text(metadata, "token_endpoint_auth_method") or "client_secret_basic"
-    if method == "private_key_jwt":
-        raise invalid(
-            "token_endpoint_auth_method",
-            "private_key_jwt is not supported yet; use client_secret_basic, "
-            "client_secret_post or none",
-        )
     if method not in AUTH_METHODS:
         raise invalid("token_endpoint_auth_method", f"must be one of {', '.join(AUTH_METHODS)}")
     return method

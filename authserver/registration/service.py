@@ -15,7 +15,7 @@ from typing import Any
 from sqlmodel import Session
 
 from authserver.audit import record_event
-from authserver.clients.models import Client, is_client_id
+from authserver.clients.models import PRIVATE_KEY_JWT, Client, is_client_id
 from authserver.clients.registration import ClientSpec, register_client
 from authserver.clients.repository import ClientRepository
 from authserver.clients.secrets import verify_client_secret
@@ -83,10 +83,13 @@ def update(
     metadata = parse_metadata(document)
     _check_update_request(client, metadata)
     spec = client_spec_of(metadata, offered_scopes(settings))
-    if spec.public != client.is_public:
+    if _credential_kind(spec.public, spec.token_endpoint_auth_method) != _credential_kind(
+        client.is_public, client.token_endpoint_auth_method
+    ):
         raise invalid(
             "token_endpoint_auth_method",
-            "cannot change between none and a secret method; register a new client instead",
+            "cannot change between none, a secret method and private_key_jwt; "
+            "register a new client instead",
         )
     _apply(client, spec, now)
     db.flush()
@@ -163,7 +166,16 @@ def _apply(client: Client, spec: ClientSpec, now: datetime) -> None:
     client.post_logout_redirect_uris = spec.post_logout_redirect_uris
     client.token_endpoint_auth_method = spec.token_endpoint_auth_method
     client.registration_metadata = spec.registration_metadata
+    client.jwks = spec.jwks
+    client.jwks_uri = spec.jwks_uri
     client.updated_at = now
+
+
+def _credential_kind(public: bool, method: str | None) -> str:
+    """What the client proves itself with: nothing, a secret, or its keys (RFC 7523)."""
+    if public:
+        return "none"
+    return "keys" if method == PRIVATE_KEY_JWT else "secret"
 
 
 def _audit(db: Session, event: str, client: Client, **details: object) -> None:

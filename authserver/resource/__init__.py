@@ -1,4 +1,5 @@
-"""Verifying this issuer's access tokens in a resource service (RFC 9068 §4, RFC 8725, RFC 6750).
+"""Verifying this issuer's access tokens in a resource service (RFC 9068 §4, RFC 8725, RFC 6750),
+DPoP-bound ones with their proofs (RFC 9449 §7).
 
 Importable without the server's database or web stack: only the standard library, httpx,
 joserfc and cryptography. The token checks are `authserver.jose`'s, the ones the issuer
@@ -10,6 +11,7 @@ from authserver.resource.claims import Claims
 from authserver.resource.errors import (
     BearerTokenError,
     InsufficientScope,
+    InvalidDPoPProof,
     InvalidRequest,
     InvalidToken,
     IssuerUnavailable,
@@ -23,6 +25,7 @@ __all__ = [
     "Claims",
     "InsufficientScope",
     "Introspector",
+    "InvalidDPoPProof",
     "InvalidLogoutToken",
     "InvalidRequest",
     "InvalidToken",

@@ -1,4 +1,5 @@
-"""The bearer token of a request's `Authorization` header (RFC 6750 §2.1), for any framework."""
+"""The access token of a request's `Authorization` header, for any framework: Bearer
+(RFC 6750 §2.1) or DPoP (RFC 9449 §7.1)."""
 
 import re
 from collections.abc import Sequence
@@ -28,6 +29,27 @@ def bearer_token(authorization: Sequence[str]) -> str | None:
     if not _B64TOKEN.fullmatch(token):
         raise InvalidRequest("the Authorization header is not Bearer and one token")
     return token
+
+
+def access_token_credentials(authorization: Sequence[str]) -> tuple[str, str] | None:
+    """(scheme, token) of the request's `Authorization` header values, the scheme `bearer`
+    or `dpop` (lower case); None when there are no such credentials.
+
+    RFC 9449 §7.1: DPoP credentials are `DPoP` and one token68, the syntax of RFC 6750's
+    b64token. Two headers, or credentials that are not one token, are a malformed request.
+    """
+    if len(authorization) > 1:
+        raise InvalidRequest("the request has more than one Authorization header")
+    if not authorization:
+        return None
+    scheme, _, token = authorization[0].strip().partition(" ")
+    scheme = scheme.lower()
+    if scheme not in ("bearer", "dpop"):
+        return None
+    token = token.strip(" ")
+    if not _B64TOKEN.fullmatch(token):
+        raise InvalidRequest("the Authorization header is not Bearer or DPoP and one token")
+    return scheme, token
 
 
 def check_bearer_syntax(token: str) -> None:

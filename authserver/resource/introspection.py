@@ -6,6 +6,9 @@ revocation at once. Answers are cached for `cache_ttl` at most, and never past t
         "https://auth.example.test", "orders-api", secret, audience="https://orders.example.test"
     )
     claims = introspector.verify(token).require_scopes("orders:write")
+
+A DPoP-bound token (RFC 9449 §6.2: `cnf.jkt` and `token_type` DPoP in the answer) is
+accepted only by `verify_request`, with the proof of its key (`resource.dpop`).
 """
 
 import base64
@@ -20,6 +23,7 @@ from urllib.parse import quote_plus
 
 import httpx
 
+from authserver.dpop import DPOP_ALGORITHMS, ProofReplayStore
 from authserver.jose import MAX_TOKEN_BYTES
 from authserver.resource.bearer import check_bearer_syntax
 from authserver.resource.claims import Claims
@@ -30,9 +34,11 @@ from authserver.resource.discovery import (
     metadata_url,
 )
 from authserver.resource.documents import DEFAULT_TIMEOUT, Document, FetchError, arequest, request
-from authserver.resource.errors import InvalidToken, IssuerUnavailable
+from authserver.resource.dpop import HeaderValues, PossessionCheck
+from authserver.resource.errors import BearerTokenError, InvalidToken, IssuerUnavailable
 
 log = logging.getLogger(__name__)
+_DPOP_LEEWAY = 60
 
 
 class Introspector:
@@ -43,6 +49,7 @@ class Introspector:
     An active answer must name this `issuer` (when it names one), be a bearer token
     (refresh tokens are refused) and, unless `audience` is None, list `audience` in `aud`.
     `endpoint` skips discovery. A failed request raises IssuerUnavailable, never InvalidToken.
+    The `dpop_*` options are the `Verifier`'s (a proof's `iat` may be 60 s ahead).
     """
 
     def __init__(
@@ -57,9 +64,20 @@ class Introspector:
         max_entries: int = 10_000,
         http: httpx.Client | None = None,
         async_http: httpx.AsyncClient | None = None,
+        dpop_algorithms: tuple[str, ...] = tuple(sorted(DPOP_ALGORITHMS)),
+        dpop_max_age: timedelta = timedelta(seconds=60),
+        dpop_replay: ProofReplayStore | None = None,
+        dpop_max_proofs: int = 100_000,
     ) -> None:
         self.issuer = check_issuer(issuer)
         self.audience = audience
+        self.dpop = PossessionCheck(
+            algorithms=dpop_algorithms,
+            max_age=dpop_max_age.total_seconds(),
+            leeway=_DPOP_LEEWAY,
+            replay=dpop_replay,
+            max_proofs=dpop_max_proofs,
+        )
         self._endpoint = check_configured_endpoint(endpoint, self.issuer, "endpoint")
         self._authorization = _basic(client_id, client_secret)
         self._cache = _AnswerCache(cache_ttl.total_seconds(), max_entries)
@@ -68,6 +86,34 @@ class Introspector:
         self._async_http = async_http
 
     def verify(self, token: str) -> Claims:
+        """The claims of an active bearer token (a DPoP-bound one is refused, RFC 9449 §7.2)."""
+        return self.dpop.refuse_bound(self._verify(token))
+
+    async def averify(self, token: str) -> Claims:
+        return self.dpop.refuse_bound(await self._averify(token))
+
+    def verify_request(
+        self, authorization: HeaderValues, dpop: HeaderValues, method: str, url: str
+    ) -> Claims:
+        """As `Verifier.verify_request`: a bearer token, or a DPoP-bound one with its proof."""
+        scheme, token = self.dpop.credentials(authorization)
+        try:
+            claims = self._verify(token)
+        except BearerTokenError as error:
+            raise self.dpop.in_scheme(error, scheme) from None
+        return self.dpop.check(claims, scheme, token, dpop, method, url)
+
+    async def averify_request(
+        self, authorization: HeaderValues, dpop: HeaderValues, method: str, url: str
+    ) -> Claims:
+        scheme, token = self.dpop.credentials(authorization)
+        try:
+            claims = await self._averify(token)
+        except BearerTokenError as error:
+            raise self.dpop.in_scheme(error, scheme) from None
+        return self.dpop.check(claims, scheme, token, dpop, method, url)
+
+    def _verify(self, token: str) -> Claims:
         key = _cache_key(token)
         if (cached := self._cache.get(key)) is not None:
             return cached.claims()
@@ -80,7 +126,7 @@ class Introspector:
             raise _unavailable(error) from None
         return self._accept(key, answer)
 
-    async def averify(self, token: str) -> Claims:
+    async def _averify(self, token: str) -> Claims:
         key = _cache_key(token)
         if (cached := self._cache.get(key)) is not None:
             return cached.claims()
@@ -135,8 +181,9 @@ class Introspector:
             raise InvalidToken("the token is not active")
         if answer.get("iss", self.issuer) != self.issuer:
             raise InvalidToken("the token was not issued by the expected issuer")
-        # RFC 7662 §2.2 `token_type` (RFC 6749 §7.1): a refresh token is no bearer token.
-        if str(answer.get("token_type", "Bearer")).lower() != "bearer":
+        # RFC 7662 §2.2 `token_type` (RFC 6749 §7.1): a refresh token is no access token;
+        # RFC 9449 §6.2: a DPoP-bound one is of type DPoP.
+        if str(answer.get("token_type", "Bearer")).lower() not in ("bearer", "dpop"):
             raise InvalidToken("the token is not an access token")
         if self.audience is not None and not _names(answer.get("aud"), self.audience):
             raise InvalidToken("the token is not meant for this service (aud)")

@@ -15,8 +15,6 @@
   again after `min_refetch_interval`. Only with no keys at all is the issuer unavailable.
 """
 
-import base64
-import binascii
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -25,9 +23,9 @@ from typing import Any
 
 import httpx
 from joserfc.errors import JoseError
-from joserfc.jwk import RSAKey
+from joserfc.jwk import JWKRegistry, Key
 
-from authserver.jose import SUPPORTED_ALGORITHMS, VerificationKey
+from authserver.jose import JwtRejected, VerificationKey, public_key_from_jwk
 from authserver.resource.discovery import endpoint_from, metadata_url
 from authserver.resource.documents import DEFAULT_TIMEOUT, Document, FetchError, arequest, request
 from authserver.resource.errors import InvalidToken, IssuerUnavailable
@@ -36,7 +34,9 @@ from authserver.resource.refetch import RefetchGate, Ticket
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_AGE = 300.0
-MIN_RSA_BITS = 2048  # RFC 7518 §3.3: a key of 2048 bits or larger MUST be used
+# RFC 7517 §4, RFC 7518 §6, RFC 8037 §2: the members read of a published key; any other
+# (a private one above all) is never looked at.
+_PUBLIC_MEMBERS = ("kty", "alg", "use", "key_ops", "n", "e", "crv", "x", "y")
 _WAIT_FOR_FETCH = 30.0
 
 
@@ -74,10 +74,10 @@ class KeyCache:
         """The client this cache fetches with (a status-list fetch uses it too)."""
         return self._http
 
-    def get(self, kid: str) -> RSAKey:
+    def get(self, kid: str) -> Key:
         return self.verification_key(kid).jwk
 
-    async def aget(self, kid: str) -> RSAKey:
+    async def aget(self, kid: str) -> Key:
         return (await self.averification_key(kid)).jwk
 
     def verification_key(self, kid: str) -> VerificationKey:
@@ -167,9 +167,7 @@ class KeyCache:
         if document.status == 304 and self._key_set is not None:
             self._key_set = replace(self._key_set, fresh_until=fresh_until)
             return
-        keys = {
-            kid: VerificationKey.of(key) for kid, key in parse_jwks(document.json_object()).items()
-        }
+        keys = verification_keys(document.json_object())
         self._key_set = KeySet(keys, document.headers.get("etag"), fresh_until)
 
     def _failed(self, error: FetchError) -> None:
@@ -195,46 +193,45 @@ def max_age(cache_control: str | None) -> float:
     return float(value) if value.isascii() and value.isdigit() else DEFAULT_MAX_AGE
 
 
-def parse_jwks(document: dict[str, Any]) -> dict[str, RSAKey]:
-    """The usable verification keys of a JWK Set by `kid`; a `kid` given twice is dropped."""
+def parse_jwks(document: dict[str, Any]) -> dict[str, Key]:
+    """The usable verification keys of a JWK Set by `kid`, as joserfc keys (RSAKey, ECKey,
+    OKPKey); a `kid` given twice is dropped."""
+    return {kid: key.jwk for kid, key in verification_keys(document).items()}
+
+
+def verification_keys(document: dict[str, Any]) -> dict[str, VerificationKey]:
+    """As `parse_jwks`, each key imported once and pinned to its published `alg`."""
     items = document.get("keys")
     if not isinstance(items, list):
         raise FetchError("the JWKS has no keys array")
-    keys: dict[str, RSAKey] = {}
+    keys: dict[str, VerificationKey] = {}
     seen: set[str] = set()
     for item in items:
-        key = _verification_key(item)
-        if key is None or key.kid is None:
+        found = _verification_key(item)
+        if found is None:
             continue
-        if key.kid in seen:
-            keys.pop(key.kid, None)  # ambiguous: RFC 7517 §4.5 wants distinct kids
+        kid, key = found
+        if kid in seen:
+            keys.pop(kid, None)  # ambiguous: RFC 7517 §4.5 wants distinct kids
             continue
-        seen.add(key.kid)
-        keys[key.kid] = key
+        seen.add(kid)
+        keys[kid] = key
     return keys
 
 
-def _verification_key(item: object) -> RSAKey | None:
-    # RFC 7517 §4: an RSA key for signatures, named by `kid`; only public members are read.
-    if not isinstance(item, dict) or item.get("kty") != "RSA":
+def _verification_key(item: object) -> tuple[str, VerificationKey] | None:
+    # RFC 7517 §4: a signing key (RSA of 2048 bits or more, EC P-256/384/521, Ed25519)
+    # named by `kid`, read by `authserver.jose` from its public members only.
+    if not isinstance(item, dict):
         return None
-    kid, alg, n, e = (item.get(name) for name in ("kid", "alg", "n", "e"))
-    if not (isinstance(kid, str) and kid and isinstance(n, str) and isinstance(e, str)):
+    kid = item.get("kid")
+    if not isinstance(kid, str) or not kid:
         return None
-    if item.get("use", "sig") != "sig" or "verify" not in item.get("key_ops", ["verify"]):
-        return None
-    if (alg is not None and alg not in SUPPORTED_ALGORITHMS) or _bits(n) < MIN_RSA_BITS:
-        return None
-    members = {"kty": "RSA", "n": n, "e": e, "kid": kid, **({"alg": alg} if alg else {})}
+    public = {name: item[name] for name in _PUBLIC_MEMBERS if name in item}
     try:
-        return RSAKey.import_key(members)
-    except (JoseError, ValueError, TypeError):
+        checked = public_key_from_jwk(public)
+        members = {k: v for k, v in public.items() if k not in ("use", "key_ops")}
+        jwk = JWKRegistry.import_key({**members, "kid": kid})
+    except (JwtRejected, JoseError, ValueError, TypeError):
         return None
-
-
-def _bits(n: str) -> int:
-    try:
-        raw = base64.urlsafe_b64decode(n + "=" * (-len(n) % 4))
-    except (binascii.Error, ValueError):
-        return 0
-    return int.from_bytes(raw, "big").bit_length()
+    return kid, VerificationKey(jwk, checked.public_key, checked.alg)

@@ -25,7 +25,7 @@ from authserver.jose.claims import LOGOUT_EVENT, LOGOUT_TOKEN_TYPE
 from authserver.resource.discovery import check_configured_endpoint, check_issuer
 from authserver.resource.errors import InvalidToken
 from authserver.resource.jwks import KeyCache
-from authserver.resource.verifier import Duration, seconds_of
+from authserver.resource.verifier import ISSUER_ALGORITHMS, Duration, seconds_of
 
 _MAX_REMEMBERED = 100_000
 
@@ -50,7 +50,7 @@ class LogoutTokenValidator:
         issuer: str,
         client_id: str,
         *,
-        algorithms: tuple[str, ...] = ("RS256",),
+        algorithms: tuple[str, ...] = ISSUER_ALGORITHMS,
         leeway: Duration = timedelta(seconds=60),
         max_age: Duration = timedelta(minutes=5),
         jwks_uri: str | None = None,

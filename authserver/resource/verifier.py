@@ -1,7 +1,9 @@
-"""Verifying JWT access tokens in a resource service, offline (RFC 9068 §4, RFC 8725).
+"""Verifying JWT access tokens in a resource service, offline (RFC 9068 §4, RFC 8725),
+bearer or DPoP-bound (RFC 9449 §7).
 
     verifier = Verifier("https://auth.example.test", audience="https://orders.example.test")
     claims = verifier.verify(token).require_scopes("orders:read")
+    claims = verifier.verify_request(authorization, dpop, "GET", "https://orders.example.test/")
 
 One `Verifier` per issuer and audience, shared by every thread (and event loop) of the
 service: it holds the issuer's keys (see `jwks.py` for caching and refetching).
@@ -13,16 +15,21 @@ from typing import Self
 
 import httpx
 
+from authserver.dpop import DPOP_ALGORITHMS, ProofReplayStore
 from authserver.jose import SUPPORTED_ALGORITHMS, JwtRejected, JwtRules, JwtValidator
 from authserver.jose.claims import ACCESS_TOKEN_TYPE
 from authserver.resource.claims import Claims
 from authserver.resource.discovery import check_configured_endpoint, check_issuer
-from authserver.resource.errors import InvalidToken
+from authserver.resource.dpop import HeaderValues, PossessionCheck
+from authserver.resource.errors import BearerTokenError, InvalidToken
 from authserver.resource.jwks import KeyCache
 from authserver.resource.status import StatusLists
 
 Duration = timedelta | float
 MAX_LEEWAY = timedelta(minutes=5)
+# What an authserver issuer signs with (AUTHSERVER_SIGNING_ALG and its extras). Every key
+# of its JWKS names its own `alg`, which alone verifies that key's tokens (RFC 8725 §3.1).
+ISSUER_ALGORITHMS = ("RS256", "PS256", "ES256", "EdDSA")
 
 
 class Verifier:
@@ -30,7 +37,8 @@ class Verifier:
 
     - `issuer`: compared exactly with `iss` and with the discovery document's `issuer`.
     - `audience`: this service's resource indicator (RFC 8707); `aud` must contain it.
-    - `algorithms`: the allow-list (RFC 8725 §3.1), RSA signatures only.
+    - `algorithms`: the allow-list (RFC 8725 §3.1), by default every alg the issuer may
+      sign with; each key is used only with the `alg` its JWKS entry names.
     - `leeway`: clock skew allowed on `exp`, `nbf` and `iat` (seconds or a timedelta).
     - `max_cache`: the longest the JWKS is trusted without asking again, whatever its
       `Cache-Control` says; `min_refetch_interval`: at most one JWKS request per interval.
@@ -42,9 +50,16 @@ class Verifier:
       `status_max_stale`: how long a held list still serves while no fresh one can be
       fetched; past it the token is refused with IssuerUnavailable (fail closed) unless
       `status_fail_open`. `check_status=False` turns the check off.
+    - DPoP (RFC 9449, `verify_request`): `dpop_algorithms`, the proofs' allow-list;
+      `dpop_max_age`, how old a proof's `iat` may be (the leeway applies to one in the
+      future); each proof is accepted once, remembered in `dpop_replay` (a store shared
+      by the service's replicas, see `authserver.dpop.replay`) or else in this process's
+      memory, at most `dpop_max_proofs` proofs within their window.
 
-    `verify` raises `InvalidToken` for any token it does not accept, and `IssuerUnavailable`
-    only when it has never obtained the issuer's keys.
+    `verify` (a token sent as a bearer token) and `verify_request` (the request's
+    `Authorization` and `DPoP` headers) raise `InvalidToken` for any token they do not
+    accept (`InvalidDPoPProof` for a bad proof), and `IssuerUnavailable` only when the
+    issuer's keys were never obtained.
     """
 
     def __init__(
@@ -52,7 +67,7 @@ class Verifier:
         issuer: str,
         audience: str,
         *,
-        algorithms: tuple[str, ...] = ("RS256",),
+        algorithms: tuple[str, ...] = ISSUER_ALGORITHMS,
         leeway: Duration = timedelta(seconds=60),
         max_cache: Duration = timedelta(hours=1),
         min_refetch_interval: Duration = timedelta(seconds=60),
@@ -63,6 +78,10 @@ class Verifier:
         status_max_cache: Duration = timedelta(seconds=60),
         status_max_stale: Duration = timedelta(minutes=5),
         status_fail_open: bool = False,
+        dpop_algorithms: tuple[str, ...] = tuple(sorted(DPOP_ALGORITHMS)),
+        dpop_max_age: Duration = timedelta(seconds=60),
+        dpop_replay: ProofReplayStore | None = None,
+        dpop_max_proofs: int = 100_000,
     ) -> None:
         self.issuer = check_issuer(issuer)
         if not isinstance(audience, str) or not audience:
@@ -92,6 +111,13 @@ class Verifier:
             http=http,
             async_http=async_http,
         )
+        self.dpop = PossessionCheck(
+            algorithms=dpop_algorithms,
+            max_age=seconds_of(dpop_max_age, "dpop_max_age"),
+            leeway=self.leeway,
+            replay=dpop_replay,
+            max_proofs=dpop_max_proofs,
+        )
         self._status: StatusLists | None = None
         if check_status:
             self._status = StatusLists(
@@ -107,7 +133,43 @@ class Verifier:
 
     def verify(self, token: str) -> Claims:
         """The claims of `token` once every RFC 9068 §4 check passes and its status list
-        (if it names one) says VALID; else InvalidToken (IssuerUnavailable, see above)."""
+        (if it names one) says VALID; else InvalidToken (IssuerUnavailable, see above).
+        A DPoP-bound token is refused: it is never a bearer token (RFC 9449 §7.2)."""
+        return self.dpop.refuse_bound(self._verify(token))
+
+    async def averify(self, token: str) -> Claims:
+        """As `verify`, fetching keys with httpx.AsyncClient; the signature check stays sync."""
+        return self.dpop.refuse_bound(await self._averify(token))
+
+    def verify_request(
+        self, authorization: HeaderValues, dpop: HeaderValues, method: str, url: str
+    ) -> Claims:
+        """The claims of the request's access token: a bearer token as `verify`, or a
+        DPoP-bound one with the DPoP scheme and a proof of its key for `method` on `url`
+        (RFC 9449 §7.1; `url` as the client addressed it, its query ignored).
+
+        `authorization` and `dpop`: the values of those headers (a list, or one string).
+        InvalidToken when there is no access token; the errors of a request with the
+        DPoP scheme carry the DPoP challenge."""
+        scheme, token = self.dpop.credentials(authorization)
+        try:
+            claims = self._verify(token)
+        except BearerTokenError as error:
+            raise self.dpop.in_scheme(error, scheme) from None
+        return self.dpop.check(claims, scheme, token, dpop, method, url)
+
+    async def averify_request(
+        self, authorization: HeaderValues, dpop: HeaderValues, method: str, url: str
+    ) -> Claims:
+        """As `verify_request`, fetching keys with httpx.AsyncClient."""
+        scheme, token = self.dpop.credentials(authorization)
+        try:
+            claims = await self._averify(token)
+        except BearerTokenError as error:
+            raise self.dpop.in_scheme(error, scheme) from None
+        return self.dpop.check(claims, scheme, token, dpop, method, url)
+
+    def _verify(self, token: str) -> Claims:
         try:
             parsed = self._validator.read(token)
             key = self._keys.verification_key(parsed.kid)
@@ -118,8 +180,7 @@ class Verifier:
             self._status.check(claims)
         return Claims(claims)
 
-    async def averify(self, token: str) -> Claims:
-        """As `verify`, fetching keys with httpx.AsyncClient; the RSA check (~20 µs) stays sync."""
+    async def _averify(self, token: str) -> Claims:
         try:
             parsed = self._validator.read(token)
             key = await self._keys.averification_key(parsed.kid)

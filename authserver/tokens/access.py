@@ -1,4 +1,4 @@
-"""JWT access tokens (RFC 9068), signed RS256 with the current key of the key ring."""
+"""JWT access tokens (RFC 9068), signed with the current key of AUTHSERVER_SIGNING_ALG."""
 
 import secrets
 from collections.abc import Mapping

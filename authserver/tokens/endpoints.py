@@ -17,6 +17,7 @@ from authlib.oauth2.rfc7662 import IntrospectionEndpoint as _IntrospectionEndpoi
 
 from authserver.audit import record_event
 from authserver.clock import utcnow
+from authserver.dpop import DPOP_TOKEN_TYPE
 from authserver.errors import InvalidRequestError
 from authserver.statuslists.revocation import revoke_token_status
 from authserver.tokens.lookup import (
@@ -91,6 +92,9 @@ class IntrospectionEndpoint(_IntrospectionEndpoint):
             payload = {k: claims[k] for k in ("scope", "client_id", "sub", "aud") if k in claims}
             payload.update(iss=claims["iss"], exp=claims["exp"], iat=claims["iat"])
             payload.update(jti=claims["jti"], token_type="Bearer")  # noqa: S106 - RFC 6750
+            if "cnf" in claims:
+                # RFC 9449 §6.2: the key the token is bound to, and its type DPoP.
+                payload.update(cnf=claims["cnf"], token_type=DPOP_TOKEN_TYPE)
             return {"active": True, **payload}
         family = token.family
         payload = {

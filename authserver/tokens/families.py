@@ -25,7 +25,9 @@ def start_family(
     ttl: timedelta,
     audience: str | list[str] | None = None,
     requested_claims: dict[str, list[str]] | None = None,
+    dpop_jkt: str | None = None,
 ) -> TokenFamily:
+    """`dpop_jkt`: the DPoP key its refresh tokens are bound to (RFC 9449 §5), if any."""
     family = TokenFamily(
         id=new_identifier(),
         client_id=client_id,
@@ -35,6 +37,7 @@ def start_family(
         audience=[audience] if isinstance(audience, str) else audience,
         requested_claims=requested_claims,
         auth_time=auth_time,
+        dpop_jkt=dpop_jkt,
         created_at=now,
         expires_at=now + ttl,
     )

@@ -108,7 +108,8 @@ _CONSUME = (
 # of `tokens.validity` holds and it belongs to the client; `rotated` says whether it was.
 # Otherwise nothing changed but the lock, and the caller takes the general path, which
 # tells reuse (RFC 9700 §4.14.2), grace and every error apart. A rotation also records
-# the status-list index of the access token it is about to issue (`statuslists`).
+# the status-list index of the access token it is about to issue (`statuslists`). A family
+# bound to a DPoP key (RFC 9449 §5) rotates only for a proof of that key (`:dpop_jkt`).
 _ROTATE_IN_ONE_STATEMENT = text(
     """
     WITH presented AS (
@@ -116,7 +117,7 @@ _ROTATE_IN_ONE_STATEMENT = text(
                t.expires_at AS token_expires_at, t.consumed_at,
                f.id AS family_id, f.client_id, f.user_id, f.session_id, f.scope, f.audience,
                f.auth_time, f.created_at AS family_created_at,
-               f.expires_at AS family_expires_at, f.revoked_at, u.disabled
+               f.expires_at AS family_expires_at, f.revoked_at, f.dpop_jkt, u.disabled
         FROM refresh_tokens t
         JOIN token_families f ON f.id = t.family_id
         JOIN users u ON u.id = f.user_id
@@ -129,6 +130,7 @@ _ROTATE_IN_ONE_STATEMENT = text(
           AND refresh_tokens.consumed_at IS NULL
           AND p.revoked_at IS NULL AND NOT p.disabled AND p.client_id = :client_id
           AND p.token_expires_at > :now AND p.family_expires_at > :now
+          AND (p.dpop_jkt IS NULL OR p.dpop_jkt = :dpop_jkt)
         RETURNING p.family_id, p.family_expires_at
     ), minted AS (
         INSERT INTO refresh_tokens (token_hash, family_id, parent_hash, created_at, expires_at)
@@ -168,6 +170,7 @@ class FamilyRow:
     expires_at: datetime
     revoked_at: datetime | None
     audience: list[str] | None = None
+    dpop_jkt: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,9 +210,12 @@ class RefreshTokenRepository:
         now: datetime,
         idle_expires_at: datetime | None,
         status: StatusReference,
+        dpop_jkt: str | None = None,
     ) -> Rotation | None:
-        """PostgreSQL only (`rotates_in_one_statement`); None if no such token."""
+        """PostgreSQL only (`rotates_in_one_statement`); None if no such token.
+        `dpop_jkt`: the key of the request's DPoP proof, if it sent one."""
         parameters = {
+            "dpop_jkt": dpop_jkt,
             "status_list": status.list_id,
             "status_idx": status.idx,
             "hash": token_hash,
@@ -239,6 +245,7 @@ class RefreshTokenRepository:
             expires_at=row.family_expires_at,
             revoked_at=row.revoked_at,
             audience=row.audience,
+            dpop_jkt=row.dpop_jkt,
         )
         return Rotation(token, family, row.disabled, row.rotated == 1)
 

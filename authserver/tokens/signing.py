@@ -1,4 +1,5 @@
-"""Signing our JWTs: RS256 with the key ring's current key, its `kid` in the header.
+"""Signing our JWTs with the key ring's current key of the algorithm in use, its `kid` and
+`alg` in the header: RS256, PS256, ES256 or EdDSA (`keys.algorithms`).
 
 The compact serialization (RFC 7515 §7.1) is written here rather than by joserfc's
 `jwt.encode`: for our own tokens, whose header and claims we build ourselves, the
@@ -12,13 +13,9 @@ import base64
 from datetime import timedelta
 
 import orjson
-from cryptography.hazmat.primitives.asymmetric.padding import PKCS1v15
-from cryptography.hazmat.primitives.hashes import SHA256
 
+from authserver.keys.algorithms import Signer
 from authserver.keys.keyring import KeyRing
-
-_PADDING = PKCS1v15()
-_HASH = SHA256()
 
 
 class TokenSigner:
@@ -30,17 +27,18 @@ class TokenSigner:
         self._ttl = int(ttl.total_seconds())
         self._headers: dict[tuple[str, str], bytes] = {}
 
-    def _sign(self, typ: str, claims: dict[str, object]) -> str:
-        # One read of the key ring: the `kid` in the header is the key that signs.
-        key = self._keyring.signing_key
-        header = self._headers.get((key.kid, typ)) or self._header(key.kid, typ)  # type: ignore[arg-type]
+    def _sign(self, typ: str, claims: dict[str, object], signer: Signer | None = None) -> str:
+        """`claims` as a JWS of `typ`, signed by `signer` (by default AUTHSERVER_SIGNING_ALG's
+        current key: one read of the key ring, so the header names the key that signs)."""
+        signer = signer or self._keyring.signer
+        header = self._headers.get((signer.kid, typ)) or self._header(signer, typ)
         signing_input = header + b"." + _b64(orjson.dumps(claims))
-        signature = key.private_key.sign(signing_input, _PADDING, _HASH)  # type: ignore[union-attr]
-        return (signing_input + b"." + _b64(signature)).decode("ascii")
+        return (signing_input + b"." + _b64(signer.sign(signing_input))).decode("ascii")
 
-    def _header(self, kid: str, typ: str) -> bytes:
-        segment = _b64(orjson.dumps({"typ": typ, "alg": "RS256", "kid": kid}))
-        self._headers[(kid, typ)] = segment
+    def _header(self, signer: Signer, typ: str) -> bytes:
+        # RFC 7515 §4.1.1: `alg` is the key's own; a kid names one key, so one alg.
+        segment = _b64(orjson.dumps({"typ": typ, "alg": signer.alg, "kid": signer.kid}))
+        self._headers[(signer.kid, typ)] = segment
         return segment
 
 

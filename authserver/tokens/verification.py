@@ -1,8 +1,9 @@
 """Verifying JWTs that come back to us: bearer access tokens and `id_token_hint`.
 
-The checks are `authserver.jose`'s, the same a resource service applies: RS256 only, a
-key of ours chosen by `kid` among the published keys (never a key named or carried by
-the token), canonical base64url, no duplicate JSON members, at most 8 KiB, `iss` exact,
+The checks are `authserver.jose`'s, the same a resource service applies: a key of ours
+chosen by `kid` among the published keys (never a key named or carried by the token),
+used with the one alg it is published with (RS256, PS256, ES256 or EdDSA, RFC 8725
+§3.1), canonical base64url, no duplicate JSON members, at most 8 KiB, `iss` exact,
 integer dates, and the `typ` that tells an access token (RFC 9068 §2.1, `at+jwt`) from
 an id_token (`JWT`), so neither is accepted as the other (RFC 8725 §3.11). Our own
 tokens, judged by our own clock: `exp` is exact (as at introspection, and as the deny
@@ -15,6 +16,7 @@ from typing import Any, Literal
 
 from authserver.jose import JwtRules, JwtValidator
 from authserver.jose.claims import ACCESS_TOKEN_CLAIMS, ACCESS_TOKEN_TYPE, ID_TOKEN_CLAIMS
+from authserver.keys.algorithms import SIGNING_ALGORITHMS
 from authserver.keys.keyring import KeyRing
 from authserver.settings import Settings
 
@@ -45,6 +47,11 @@ def verify_jwt(
 def _validator(issuer: str, kind: TokenKind, leeway: int, check_expiry: bool) -> JwtValidator:
     typ, required = _TYPES[kind]
     rules = JwtRules(
-        typ=typ, issuer=issuer, required=required, leeway=leeway, check_expiry=check_expiry
+        typ=typ,
+        issuer=issuer,
+        algorithms=frozenset(SIGNING_ALGORITHMS),
+        required=required,
+        leeway=leeway,
+        check_expiry=check_expiry,
     )
     return JwtValidator(rules)

@@ -50,7 +50,8 @@ def fetch_metadata(issuer: str, allow_private: bool, now: float) -> ProviderMeta
             endpoints = {
                 name: check_endpoint(document.get(name), issuer, name) for name in _ENDPOINTS
             }
-            keys = parse_jwks(get_json(client, endpoints["jwks_uri"]))
+            published = parse_jwks(get_json(client, endpoints["jwks_uri"]))
+            keys = {kid: key for kid, key in published.items() if isinstance(key, RSAKey)}
         except FetchError as error:
             raise UpstreamError(f"{issuer}: {error}") from None
     methods = document.get("token_endpoint_auth_methods_supported", ["client_secret_basic"])

@@ -4,6 +4,8 @@
 
 `GET /orders` needs the scope `orders:read`, `POST /orders` needs `orders:write`; tokens
 must be issued by ISSUER for AUDIENCE (the `resource` the client asked for, RFC 8707).
+Bearer tokens, and DPoP-bound ones with their proofs (RFC 9449 §7): a proof names the URL
+the client called, BASE_URL + the path (set it to the public URL behind a proxy).
 """
 
 import os
@@ -19,11 +21,12 @@ verifier = Verifier(
     os.environ.get("ISSUER", "http://127.0.0.1:8000"),
     audience=os.environ.get("AUDIENCE", "https://orders.example.test"),
 )
+base_url = os.environ.get("BASE_URL", "http://127.0.0.1:8001")
 app = FastAPI(title="Orders")
 install_error_handler(app)
 
-Reader = Annotated[Claims, Depends(require_scopes(verifier, "orders:read"))]
-Writer = Annotated[Claims, Depends(require_scopes(verifier, "orders:write"))]
+Reader = Annotated[Claims, Depends(require_scopes(verifier, "orders:read", base_url=base_url))]
+Writer = Annotated[Claims, Depends(require_scopes(verifier, "orders:write", base_url=base_url))]
 
 
 class NewOrder(BaseModel):

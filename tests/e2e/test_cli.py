@@ -192,8 +192,10 @@ def test_keys_list_and_rotate(environment: dict[str, str]) -> None:
     before = json.loads(run_cli(environment, "keys", "list", "--json").stdout)
     assert [k["state"] for k in before] == ["current", "next"]
     assert all(
-        set(k) == {"kid", "state", "created_at", "activated_at", "retired_at"} for k in before
+        set(k) == {"kid", "state", "alg", "created_at", "activated_at", "retired_at"}
+        for k in before
     )
+    assert {k["alg"] for k in before} == {"RS256"}
 
     rotated = run_cli(environment, "keys", "rotate", "--json")
     assert rotated.returncode == 0, rotated.stderr
@@ -260,6 +262,8 @@ def test_db_purge_reports_what_it_deleted(environment: dict[str, str]) -> None:
         "webauthn_challenges",
         "upstream_requests",
         "pending_sign_ins",
+        "pushed_authorization_requests",
+        "used_jtis",
     }
     assert all(isinstance(n, int) for n in counts.values())
 

@@ -213,6 +213,11 @@ def _adjustments(known: Known) -> dict[str, list[list[Adjust]]]:
                 _as_generated,
             ],
         ],
+        # RFC 9126 §2.1: the web app's whole request, pushed: 201 with its credentials.
+        "/par": [
+            client_auth,
+            [_registered(known.web_app[0], scope="openid profile"), _as_generated],
+        ],
         "/login": [[_both(signed_in, login), signed_in, _as_generated]],
         "/logout": [[_both(leaving, logout), leaving, _as_generated]],
         "/register": [

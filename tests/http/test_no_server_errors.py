@@ -40,6 +40,7 @@ AUTHORIZE_NAMES = [
     "response_type", "client_id", "redirect_uri", "scope", "state", "nonce", "prompt",
     "max_age", "code_challenge", "code_challenge_method", "id_token_hint", "decision",
     "csrf_token", "post_logout_redirect_uri", "username", "password", "next",
+    "request_uri", "dpop_jkt", "pushed_until",
 ]  # fmt: skip
 
 
@@ -55,6 +56,7 @@ def requests_for(rng: random.Random) -> list[Callable[[TestClient], Response]]:
         lambda http: http.post("/token", data=oauth, headers=auth),
         lambda http: http.post("/revoke", data=oauth, headers=auth),
         lambda http: http.post("/introspect", data=oauth, headers=auth),
+        lambda http: http.post("/par", data=page, headers=auth),
         lambda http: http.post(
             "/token", content=raw, headers={"Content-Type": header_junk(rng, 40)}
         ),

@@ -31,6 +31,7 @@ import authserver.http
 from authserver.app import create_app
 from authserver.db import Database
 from tests.conftest import ISSUER, make_settings
+from tests.dpop_proofs import DPoPKey
 from tests.flows import Grant, grant_for
 from tests.http.tokens import basic, request_token
 
@@ -207,6 +208,32 @@ def test_userinfo_answers_conform(
     no_openid = grant_for(http, *web_app, scope="orders:read")
     scoped = {"Authorization": f"Bearer {no_openid.access_token}"}
     assert conforms(described, http.get("/userinfo", headers=scoped)).status_code == 403
+
+
+def test_dpop_answers_conform(
+    http: TestClient,
+    described: schemathesis.BaseSchema,
+    registered: tuple[str, str],
+    web_app: tuple[str, str],
+) -> None:
+    """RFC 9449: token_type DPoP, `invalid_dpop_proof`, `cnf` in introspection, and the
+    DPoP challenges of /userinfo are described too."""
+    key = DPoPKey.generate()
+    token_url, userinfo_url = f"{ISSUER}/token", f"{ISSUER}/userinfo"
+    proof = {"DPoP": key.proof("POST", token_url)}
+    data = {"grant_type": "client_credentials"}
+    issued = conforms(described, http.post("/token", data=data, headers=basic(*registered) | proof))
+    assert issued.json()["token_type"] == "DPoP"
+    replayed = http.post("/token", data=data, headers=basic(*registered) | proof)
+    assert conforms(described, replayed).json()["error"] == "invalid_dpop_proof"
+    token = issued.json()["access_token"]
+    introspected = http.post("/introspect", data={"token": token}, headers=basic(*registered))
+    assert conforms(described, introspected).json()["cnf"] == {"jkt": key.jkt}
+    user_token = grant_for(http, *web_app).access_token
+    bound = conforms(described, http.get("/userinfo", headers={"Authorization": f"Bearer {token}"}))
+    assert bound.status_code == 401
+    dpop = {"Authorization": f"DPoP {user_token}", "DPoP": key.proof("GET", userinfo_url)}
+    assert conforms(described, http.get("/userinfo", headers=dpop)).status_code == 401
 
 
 def test_page_answers_conform(

@@ -25,6 +25,7 @@ REQUESTS: dict[str, Callable[[TestClient], Response]] = {
     "token error": lambda http: http.post("/token", data={"grant_type": "client_credentials"}),
     "introspection error": lambda http: http.post("/introspect", data={"token": "x"}),
     "revocation error": lambda http: http.post("/revoke", data={"token": "x"}),
+    "pushed authorization request error": lambda http: http.post("/par", data={}),
     "userinfo error": lambda http: http.get("/userinfo"),
     "jwks": lambda http: http.get("/.well-known/jwks.json"),
     "discovery": lambda http: http.get("/.well-known/openid-configuration"),

@@ -33,6 +33,7 @@ def test_discovery_names_only_what_is_implemented(http: TestClient, path: str) -
     assert set(metadata["token_endpoint_auth_methods_supported"]) == {
         "client_secret_basic",
         "client_secret_post",
+        "private_key_jwt",  # RFC 7523 §2.2, OIDC Core §9
         "none",
     }
     # RFC 7636 §4.2 / CONTRACT.md: S256 only; `plain` is not advertised.

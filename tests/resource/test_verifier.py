@@ -27,16 +27,18 @@ def token(key: RSAKey, **claims: object) -> str:
 
 
 def test_importing_the_verifier_loads_no_database_or_web_stack() -> None:
-    # Besides its own package, only the one JWT validator it shares with the server, and
-    # the status-list bit array (`authserver.statuslists.bits`, standard library only).
+    # Besides its own package, only the one JWT validator it shares with the server, the
+    # DPoP proof checks (`authserver.dpop`, RFC 9449) and the status-list bit array
+    # (`authserver.statuslists.bits`, standard library only).
     names = ", ".join(repr(name) for name in HEAVY)
     script = (
         "import authserver.resource, sys; "
         f"loaded = [m for m in sys.modules if m.split('.')[0] in ({names},)]; "
         "assert not loaded, loaded; "
         "assert 'authserver.resource.fastapi' not in sys.modules; "
+        "assert 'authserver.dpop.server' not in sys.modules; "
         "assert not [m for m in sys.modules if m.startswith('authserver.')"
-        " and not m.startswith(('authserver.resource', 'authserver.jose'))"
+        " and not m.startswith(('authserver.resource', 'authserver.jose', 'authserver.dpop'))"
         " and m not in ('authserver.statuslists', 'authserver.statuslists.bits')],"
         " sorted(sys.modules)"
     )
@@ -53,6 +55,7 @@ def test_the_public_surface_is_curated() -> None:
         "Claims",
         "InsufficientScope",
         "Introspector",
+        "InvalidDPoPProof",
         "InvalidLogoutToken",
         "InvalidRequest",
         "InvalidToken",

@@ -295,6 +295,7 @@ INVALID_VALUES = {
     "outbox_max_backoff": "7200",
     "backchannel_logout_give_up": "0",
     "signing_alg": "HS256",
+    "extra_signing_algs": "ES256,HS256",
     "profile": "fapi1",
     "require_par": "sometimes",
     "par_ttl": "61",

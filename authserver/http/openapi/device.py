@@ -86,7 +86,12 @@ def _device_authorization() -> Schema:
             "summary": "Device authorization (RFC 8628 §3.1)",
             "operationId": "device_authorization",
             "security": CLIENT_AUTH,
-            "x-client-authentication": ["client_secret_basic", "client_secret_post", "none"],
+            "x-client-authentication": [
+                "client_secret_basic",
+                "client_secret_post",
+                "private_key_jwt",
+                "none",
+            ],
             "requestBody": form_body(request, {"resource": {"style": "form", "explode": True}}),
             "responses": {
                 "200": json_answer("RFC 8628 §3.2.", answer, header_refs(*NO_STORE)),

@@ -3,6 +3,7 @@
 from authserver.http.cors import CORS_PATHS
 from authserver.http.openapi.account import account_paths
 from authserver.http.openapi.device import device_paths, grant_requests
+from authserver.http.openapi.par import par_paths
 from authserver.http.openapi.passkeys import passkey_paths
 from authserver.http.openapi.pieces import (
     CLIENT,
@@ -62,6 +63,12 @@ _AUTHORIZATION: dict[str, tuple[Schema, str]] = {
     "claims_locales": (TEXT, "OIDC Core §5.2: accepted and ignored."),
     "sign_in_after": (TEXT, "Set by this server on the way back from the login page."),
     "account_chosen": (TEXT, "Set by this server after Continue on the account page."),
+    "dpop_jkt": (
+        {"type": "string", "pattern": "^[A-Za-z0-9_-]{43}$"},
+        "RFC 9449 §10: the JWK thumbprint of the DPoP key the code is bound to.",
+    ),
+    "request_uri": (TEXT, "RFC 9126 §4: from /par; then every other parameter is ignored."),
+    "pushed_until": (TEXT, "Set by this server once a request_uri from /par was used."),
 }
 _AUTHORIZATION_REQUIRED = [
     "response_type",
@@ -81,14 +88,16 @@ def _authorize_responses() -> dict[str, Schema]:
         "302": redirect_answer(
             "To the verified redirect_uri with `code`, or `error` (RFC 6749 §4.1.2.1): "
             "invalid_request, unauthorized_client, unsupported_response_type, invalid_scope, "
-            "access_denied, login_required or consent_required (OIDC Core §3.1.2.6); with "
+            "invalid_target, access_denied, request_not_supported, login_required or "
+            "consent_required (OIDC Core §3.1.2.6); with "
             "`state` and `iss` (RFC 9207).",
             **{"Referrer-Policy": ref("headers", "NoReferrer")},
         ),
         "303": redirect_answer("To the login page first, coming back here afterwards."),
         "400": page_answer(
             "An error page: client_id or redirect_uri cannot be verified, so no redirect "
-            "(RFC 6749 §4.1.2.1), or the consent or account form expired."
+            "(RFC 6749 §4.1.2.1); a request_uri unknown, expired, used or another client's "
+            "(RFC 9126 §4); or the consent or account form expired."
         ),
         **page_failure_answers(),
     }
@@ -96,7 +105,8 @@ def _authorize_responses() -> dict[str, Schema]:
 
 def _authorize() -> Schema:
     parameters = [
-        query_parameter(name, schema, text, name in _AUTHORIZATION_REQUIRED)
+        # RFC 9126 §4: with a request_uri, client_id is the only other parameter needed.
+        query_parameter(name, schema, text, name == "client_id")
         for name, (schema, text) in _AUTHORIZATION.items()
     ]
     consent = {name: schema for name, (schema, _) in _AUTHORIZATION.items()}
@@ -109,6 +119,8 @@ def _authorize() -> Schema:
     return {
         "get": {
             "summary": "Authorization request (RFC 6749 §4.1, RFC 7636, OIDC Core §3.1)",
+            "description": "Either client_id and a request_uri from /par (RFC 9126 §4), or "
+            "the whole request: " + ", ".join(_AUTHORIZATION_REQUIRED) + " are required.",
             "operationId": "authorize",
             "parameters": parameters,
             "responses": _authorize_responses(),
@@ -123,6 +135,17 @@ def _authorize() -> Schema:
             "responses": _authorize_responses(),
         },
     }
+
+
+# RFC 9449 §4.1: a DPoP proof for this request; with it the access token is bound to its key
+# (`token_type` DPoP). Answers to it carry `DPoP-Nonce` when the server requires nonces.
+_DPOP_PROOF: Schema = {
+    "name": "DPoP",
+    "in": "header",
+    "required": False,
+    "description": "RFC 9449 §4: a DPoP proof JWT (typ dpop+jwt) for this request.",
+    "schema": {"type": "string", "maxLength": 8192},
+}
 
 
 def _grant(name: str, fields: dict[str, Schema], required: list[str]) -> Schema:
@@ -161,13 +184,22 @@ def _token() -> Schema:
         "slow_down",
         "access_denied",
         "expired_token",
+        # RFC 9449 §5, §8: a bad DPoP proof, or one without the server's nonce.
+        "invalid_dpop_proof",
+        "use_dpop_nonce",
     ]
     return {
         "post": {
             "summary": "Token endpoint (RFC 6749 §3.2)",
             "operationId": "token",
+            "parameters": [_DPOP_PROOF],
             "security": CLIENT_AUTH,
-            "x-client-authentication": ["client_secret_basic", "client_secret_post", "none"],
+            "x-client-authentication": [
+                "client_secret_basic",
+                "client_secret_post",
+                "private_key_jwt",
+                "none",
+            ],
             "requestBody": form_body(request, _RESOURCE_ENCODING),
             "responses": {
                 "200": json_answer(
@@ -201,7 +233,12 @@ def _revoke() -> Schema:
             "answers 200 too: the answer does not tell whether the token exists.",
             "operationId": "revoke",
             "security": CLIENT_AUTH,
-            "x-client-authentication": ["client_secret_basic", "client_secret_post", "none"],
+            "x-client-authentication": [
+                "client_secret_basic",
+                "client_secret_post",
+                "private_key_jwt",
+                "none",
+            ],
             "requestBody": _token_form("RFC 7009 §2.1."),
             "responses": {
                 "200": json_answer(
@@ -223,7 +260,11 @@ def _introspect() -> Schema:
             'token of this issuer; anything else is exactly {"active": false}.',
             "operationId": "introspect",
             "security": CLIENT_AUTH,
-            "x-client-authentication": ["client_secret_basic", "client_secret_post"],
+            "x-client-authentication": [
+                "client_secret_basic",
+                "client_secret_post",
+                "private_key_jwt",
+            ],
             "requestBody": _token_form("RFC 7662 §2.1."),
             "responses": {
                 "200": json_answer(
@@ -241,8 +282,10 @@ def _userinfo_operation(method: str) -> Schema:
     challenge = {"WWW-Authenticate": ref("headers", "BearerChallenge")}
     return {
         "summary": f"UserInfo (OIDC Core §5.3), {method}",
-        "description": "The token goes in the Authorization header; a body is ignored.",
+        "description": "The token goes in the Authorization header (Bearer, or DPoP with "
+        "a proof, RFC 9449 §7.1); a body is ignored.",
         "operationId": f"userinfo_{method.lower()}",
+        "parameters": [_DPOP_PROOF],
         "security": [{"access_token": []}],
         "responses": {
             "200": json_answer(
@@ -251,8 +294,9 @@ def _userinfo_operation(method: str) -> Schema:
                 header_refs(*NO_STORE, *CORS),
             ),
             "401": error_answer(
-                "RFC 6750 §3.1: no token, or one that is not active.",
-                ["invalid_token"],
+                "RFC 6750 §3.1: no token, or one that is not active; RFC 9449 §7.1, §9: a "
+                "bad DPoP proof, or one without the server's nonce (then `DPoP-Nonce`).",
+                ["invalid_token", "invalid_dpop_proof", "use_dpop_nonce"],
                 *CORS,
                 **challenge,
             ),
@@ -488,7 +532,7 @@ def _preflight(path: str) -> Schema:
     fixed = {
         "Access-Control-Allow-Origin": {"const": "*"},
         "Access-Control-Allow-Methods": {"const": "GET, POST"},
-        "Access-Control-Allow-Headers": {"const": "Authorization, Content-Type"},
+        "Access-Control-Allow-Headers": {"const": "Authorization, Content-Type, DPoP"},
         "Access-Control-Max-Age": {"type": "integer", "const": 600},
         "Vary": {"const": "Origin"},
     }
@@ -544,6 +588,7 @@ def paths() -> dict[str, Schema]:
         **account_paths(),
         **passkey_paths(),
         **upstream_paths(),
+        **par_paths(_AUTHORIZATION, _AUTHORIZATION_REQUIRED),
     }
     for path in CORS_PATHS:
         paths[path]["options"] = _preflight(path)

@@ -19,9 +19,18 @@ CLIENT: dict[str, Schema] = {
     "client_id": {
         **VALUE,
         "maxLength": 64,
-        "description": "client_secret_post, or a public client.",
+        "description": "client_secret_post, or a public client; with private_key_jwt optional.",
     },
     "client_secret": {**VALUE, "description": "client_secret_post (RFC 6749 §2.3.1)."},
+    "client_assertion_type": {
+        "const": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+        "description": "private_key_jwt (RFC 7523 §2.2), with client_assertion.",
+    },
+    "client_assertion": {
+        **VALUE,
+        "maxLength": 8192,
+        "description": "private_key_jwt: a JWT signed with a registered key (RFC 7523 §3).",
+    },
 }
 FORM_RULES = (
     "At most 16 KiB and 64 fields, UTF-8; a repeated parameter (other than `resource` and "
@@ -52,8 +61,9 @@ HEADERS: dict[str, Schema] = {
         "RFC 6749 §5.2: the Basic scheme, with the error.", {"type": "string", "pattern": "^Basic "}
     ),
     "BearerChallenge": header(
-        "RFC 6750 §3: `Bearer` alone without a token, else with `error`.",
-        {"type": "string", "pattern": '^Bearer( error="[a-z_]+"(, scope="openid")?)?$'},
+        "RFC 6750 §3: `Bearer` alone without a token, else with `error`; RFC 9449 §7.1: "
+        "`DPoP` with `error` and `algs` for a request with the DPoP scheme.",
+        {"type": "string", "pattern": '^(Bearer|DPoP)( [a-z_]+="[^"]*"(, [a-z_]+="[^"]*")*)?'},
     ),
     "Location": header("Where the browser goes next.", URI),
     "SetCookie": header(

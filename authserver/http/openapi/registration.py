@@ -17,7 +17,9 @@ from authserver.http.openapi.pieces import (
 
 _STRINGS: Schema = {"type": "array", "items": TEXT}
 _URIS: Schema = {"type": "array", "items": URI}
-_AUTH_METHOD: Schema = {"enum": ["client_secret_basic", "client_secret_post", "none"]}
+_AUTH_METHOD: Schema = {
+    "enum": ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
+}
 _GRANT_TYPES: Schema = {
     "type": "array",
     "items": {"enum": ["authorization_code", "refresh_token", "client_credentials"]},

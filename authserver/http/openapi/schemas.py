@@ -34,7 +34,10 @@ def component_schemas(settings: Settings) -> dict[str, Schema]:
         "TokenResponse": object_schema(
             {
                 "access_token": {**TEXT, "description": "An RFC 9068 JWT."},
-                "token_type": {"const": "Bearer"},
+                "token_type": {
+                    "enum": ["Bearer", "DPoP"],
+                    "description": "RFC 9449 §5: DPoP when bound to the request's proof key.",
+                },
                 "expires_in": {"type": "integer", "minimum": 1},
                 "scope": TEXT,
                 "refresh_token": {**TEXT, "description": "Opaque; each use returns a new one."},
@@ -60,7 +63,9 @@ def component_schemas(settings: Settings) -> dict[str, Schema]:
                         "exp": number,
                         "iat": number,
                         "jti": TEXT,
-                        "token_type": {"enum": ["Bearer", "refresh_token"]},
+                        "token_type": {"enum": ["Bearer", "DPoP", "refresh_token"]},
+                        # RFC 9449 §6.2: the DPoP key a token is bound to.
+                        "cnf": object_schema({"jkt": TEXT}, ["jkt"]),
                     },
                     ["active", "client_id", "sub", "iss", "exp", "iat", "token_type"],
                 ),
@@ -85,14 +90,17 @@ def component_schemas(settings: Settings) -> dict[str, Schema]:
                     "type": "array",
                     "items": object_schema(
                         {
-                            "kty": {"const": "RSA"},
+                            "kty": {"enum": ["RSA", "EC", "OKP"]},
                             "kid": VALUE,
                             "use": {"const": "sig"},
-                            "alg": {"const": "RS256"},
+                            "alg": {"enum": ["RS256", "PS256", "ES256", "EdDSA"]},
                             "n": TEXT,
                             "e": TEXT,
+                            "crv": {"enum": ["P-256", "Ed25519"]},
+                            "x": TEXT,
+                            "y": TEXT,
                         },
-                        ["kty", "kid", "n", "e"],
+                        ["kty", "kid", "use", "alg"],
                     ),
                 }
             },
