@@ -8,6 +8,7 @@ from authserver.device_flow.endpoint import DEVICE_AUTHORIZATION_PATH
 from authserver.dpop import DPOP_ALGORITHMS
 from authserver.factors.policy import ACR_VALUES
 from authserver.par.endpoint import PAR_PATH
+from authserver.profiles.fapi2 import FAPI2
 from authserver.settings import Settings
 
 
@@ -90,7 +91,8 @@ def server_metadata(settings: Settings) -> dict[str, Any]:
         # RFC 9126 §5: pushed authorization requests, required for every client or not
         # (a client made with --require-par requires them for itself, §6).
         "pushed_authorization_request_endpoint": f"{issuer}{PAR_PATH}",
-        "require_pushed_authorization_requests": settings.require_par,
+        # RFC 9126 §5; FAPI 2.0 §5.3.2.2 item 3 (AUTHSERVER_PROFILE=fapi2) requires it too.
+        "require_pushed_authorization_requests": settings.require_par or settings.profile == FAPI2,
         # RFC 9068 §2.1 / RFC 8707: JWT access tokens and resource indicators.
         "access_token_signing_alg_values_supported": list(settings.signing_algorithms),
         "resource_indicators_supported": True,

@@ -13,6 +13,7 @@ from sqlmodel import Session
 from starlette.responses import Response
 
 from authserver.audit import AuditBuffer, note_event, record_event
+from authserver.clients.assertions import read_assertion
 from authserver.clients.authentication import authenticate_client, read_credentials
 from authserver.clients.cache import ClientCache
 from authserver.clients.key_sets import ClientKeySets
@@ -25,6 +26,7 @@ from authserver.device_flow.grant import DeviceCodeGrant
 from authserver.dpop import DPOP_TOKEN_TYPE, DPoPProof, confirmation
 from authserver.dpop.server import ServerProofs, require_proof
 from authserver.errors import (
+    InvalidClientError,
     InvalidRequestError,
     OAuth2Error,
     RateLimitedError,
@@ -40,6 +42,12 @@ from authserver.grants.token_exchange import TokenExchangeGrant
 from authserver.keys.keyring import KeyRing
 from authserver.login.models import LoginSession
 from authserver.par.endpoint import PushedAuthorizationEndpoint
+from authserver.profiles.fapi2 import (
+    CLIENT_AUTH_METHOD,
+    FAPI2_ALGORITHMS,
+    dpop_required,
+    held_to_fapi2,
+)
 from authserver.replay import ReplayGuard
 from authserver.settings import Settings
 from authserver.statuslists.allocation import StatusAllocator, StatusReference
@@ -201,6 +209,8 @@ class AuthorizationServer(_AuthorizationServer):
         client = authenticate_client(
             request, methods, self.query_client, endpoint, self.assertions.verify
         )
+        if held_to_fapi2(client, self.settings):
+            check_fapi2_authentication(request)
         wait = self._rate_limit.retry_after(client.client_id, endpoint)
         if wait is not None:
             note_event("rate_limit.exceeded", client_id=client.client_id, endpoint=endpoint)
@@ -214,7 +224,9 @@ class AuthorizationServer(_AuthorizationServer):
         """Authlib's grants signal the token request's client once it is authenticated."""
         if name == "after_authenticate_client":
             # RFC 9449 §5.2: before the grant reads or spends anything.
-            require_proof(kwargs["client"].require_dpop, kwargs["grant"].request.dpop)
+            client = kwargs["client"]
+            required = dpop_required(client, self.settings)
+            require_proof(required, kwargs["grant"].request.dpop)
 
     def user_bearer_token(
         self,
@@ -373,6 +385,19 @@ class AuthorizationServer(_AuthorizationServer):
             return error_response(error)
         except Exception as error:  # noqa: BLE001 - turned into a fixed 500 or 503
             return unexpected_error_response(name, error)
+
+
+def check_fapi2_authentication(request: OAuth2Request) -> None:
+    """FAPI 2.0 §5.3.2.1 item 6 and §5.4.1: a FAPI 2.0 client authenticates with
+    private_key_jwt, signed PS256, ES256 or EdDSA; a secret, or none, is refused."""
+    if request.auth_method != CLIENT_AUTH_METHOD or (
+        read_assertion(request.payload.data["client_assertion"]).alg not in FAPI2_ALGORITHMS
+    ):
+        raise InvalidClientError(
+            status_code=401,
+            description="This client must authenticate with private_key_jwt "
+            f"signed with {', '.join(FAPI2_ALGORITHMS)} (FAPI 2.0).",
+        )
 
 
 def refresh_binding(request: FormRequest) -> str | None:

@@ -412,6 +412,17 @@ class Settings(BaseSettings):
         return default if chosen is None else chosen
 
     @model_validator(mode="after")
+    def _fapi2_signs_with_its_algorithms(self) -> "Settings":
+        # FAPI 2.0 §5.4.1: PS256, ES256 or EdDSA only (authserver/profiles/fapi2.py).
+        fapi2_algorithms = ("PS256", "ES256", "EdDSA")
+        if self.profile == "fapi2" and self.signing_alg not in fapi2_algorithms:
+            raise ValueError(
+                "AUTHSERVER_PROFILE=fapi2 needs AUTHSERVER_SIGNING_ALG to be one of "
+                + ", ".join(fapi2_algorithms)
+            )
+        return self
+
+    @model_validator(mode="after")
     def _passphrase_is_not_blank(self) -> "Settings":
         if self.keys_passphrase is not None and not self.keys_passphrase.get_secret_value():
             raise ValueError("AUTHSERVER_KEYS_PASSPHRASE must not be empty when set")

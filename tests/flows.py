@@ -225,3 +225,9 @@ def extra_attempts_within(seconds: float) -> int:
     """Attempts past the free ones the throttle lets through within `seconds`: the k-th
     waits 2^(k-1) s after the one before (login/throttle.py), so k fit once 2^k - 1 <= s."""
     return int(math.log2(seconds + 1))
+
+
+def redirect_status(response: Response) -> int:
+    """The status of an authorization response: 302 to a GET, 303 to a form POST (RFC 9700
+    §4.12, FAPI 2.0 §5.3.2.2 item 11: the browser must not POST the form again)."""
+    return 303 if response.request.method == "POST" else 302

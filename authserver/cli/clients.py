@@ -18,6 +18,7 @@ from authserver.clients.registration import (
 )
 from authserver.clients.repository import ClientRepository
 from authserver.errors import AuthserverError
+from authserver.profiles.fapi2 import FAPI2, registration_problems
 from authserver.settings import Settings, load_settings
 
 app = typer.Typer(no_args_is_help=True, help="Register, list and remove clients.")
@@ -128,7 +129,17 @@ def create(
         validate(spec)  # a usage error is reported before the database is opened
     except RegistrationError as error:
         raise typer.BadParameter(str(error), param_hint=error.field) from None
-    _check_id_token_alg(spec.id_token_signed_response_alg, load_settings())
+    settings = load_settings()
+    _check_id_token_alg(spec.id_token_signed_response_alg, settings)
+    if FAPI2 in (spec.profile, settings.profile):
+        for option, problem in registration_problems(
+            public=spec.public,
+            auth_method=spec.token_endpoint_auth_method,
+            grant_types=spec.grant_types,
+            id_token_alg=spec.id_token_signed_response_alg,
+            signing_alg=settings.signing_alg,
+        ):
+            raise typer.BadParameter(problem, param_hint=option)
     with transaction() as session:
         client, secret = register_client(ClientRepository(session), spec)
         record_event(

@@ -19,6 +19,7 @@ from authserver.grants.resource import resolve_audience
 from authserver.grants.scope import resolve_scope
 from authserver.login.repository import SessionRepository
 from authserver.opaque import new_opaque_secret, opaque_hash
+from authserver.profiles.fapi2 import code_lifetime
 from authserver.tokens.models import AuthorizationCode
 from authserver.tokens.repository import CodeRepository, FamilyRepository
 from authserver.users.models import User
@@ -55,7 +56,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
                 code_challenge=data["code_challenge"],
                 code_challenge_method=data["code_challenge_method"],
                 auth_time=login_session.auth_time,
-                expires_at=now + self.server.settings.authorization_code_ttl,
+                expires_at=now + code_lifetime(request.client, self.server.settings),
                 requested_claims=request.claims_request.stored(),
                 amr=login_session.amr,
                 acr=acr_of(login_session.amr) if request.acr_requested else None,

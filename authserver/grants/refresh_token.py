@@ -12,6 +12,8 @@ revocation of the same family, or two refreshes, never interleave:
   concurrent requests exactly one wins, and gets a new token of the same family;
 - a consumed token presented again is theft: the family is revoked, so the newest
   token stops working too, and the family's access tokens become inactive;
+- a FAPI 2.0 client's refresh token is not rotated (FAPI 2.0 §5.3.2.1 item 10): checked
+  by the same rules, never consumed, and the response carries no new one (RFC 6749 §6);
 - except, with AUTHSERVER_REFRESH_REUSE_GRACE > 0, a retry after a lost response: the
   token is the immediate predecessor of the family's live token, was consumed within
   the grace period, and the request arrived at least a second after its successor was
@@ -34,6 +36,7 @@ from authserver.errors import InvalidGrantError, InvalidScopeError
 from authserver.grants.resource import refreshed_audience
 from authserver.login.sessions import end_session_by_sid
 from authserver.opaque import new_opaque_secret, opaque_hash
+from authserver.profiles.fapi2 import rotates_refresh_tokens
 from authserver.scopes import parse_scope
 from authserver.tokens.families import issue_refresh_token
 from authserver.tokens.models import RefreshToken, TokenFamily
@@ -93,7 +96,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         narrowing = self.request.payload.scope is not None or bool(
             self.request.payload.datalist.get("resource")
         )
-        if tokens.rotates_in_one_statement and not narrowing:
+        if tokens.rotates_in_one_statement and not narrowing and self._rotates:
             return self._rotate_at_once(tokens, token_hash)
         found = tokens.find_with_locked_family(token_hash)
         if found is None:
@@ -158,6 +161,10 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
             self._consume(presented)
         return super().create_token_response()
 
+    @property
+    def _rotates(self) -> bool:
+        return rotates_refresh_tokens(self.request.client, self.server.settings)
+
     def _consume(self, presented: PresentedRefreshToken) -> None:
         token, family = presented.token, presented.family
         now = utcnow()
@@ -170,6 +177,8 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
                 # lives on in the successor, which whoever rotated it holds.
                 self._reuse_detected(family, now)
             raise InvalidGrantError("The refresh token is expired or revoked.")
+        if not self._rotates and token.consumed_at is None:
+            return  # FAPI 2.0: the token stays as it is, valid for the next refresh too
         tokens = RefreshTokenRepository(self.request.db)
         if not tokens.consume(token.token_hash, now) and not self._retry_of_lost_response(
             token, now
@@ -206,6 +215,8 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         if presented.successor is not None:
             body["refresh_token"] = presented.successor
             return body
+        if not self._rotates:
+            return body  # RFC 6749 §6: the client keeps the refresh token it sent
         body["refresh_token"] = issue_refresh_token(
             self.request.db,
             family,

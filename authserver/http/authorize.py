@@ -106,14 +106,22 @@ async def decide(request: Request) -> Response:
         pairs = [(name, value) for name, value in form if name not in ("csrf_token", ACCOUNT_FIELD)]
         answer = (fields[ACCOUNT_FIELD], fields.get("csrf_token", ""))
         response = await run_in_threadpool(_choose_account, services, browser, pairs, answer)
-        return browser.keep_csrf_secret(response)
+        return _see_other(browser.keep_csrf_secret(response))
     if "decision" not in fields:
         pairs = [(name, value) for name, value in form if value]
         response = await run_in_threadpool(_authorize, services, browser, pairs)
-        return browser.keep_csrf_secret(response)
+        return _see_other(browser.keep_csrf_secret(response))
     pairs = [(name, value) for name, value in form if name not in ("csrf_token", "decision")]
     decision = (fields.get("decision", ""), fields.get("csrf_token", ""))
-    return await run_in_threadpool(_authorize, services, browser, pairs, decision)
+    return _see_other(await run_in_threadpool(_authorize, services, browser, pairs, decision))
+
+
+def _see_other(response: Response) -> Response:
+    """A redirect answering a form POST is a 303, so the browser follows it with a GET and
+    never re-sends the form (RFC 9700 §4.12; FAPI 2.0 §5.3.2.2 items 10-11)."""
+    if response.status_code == 302:
+        response.status_code = 303
+    return response
 
 
 def _authorize(

@@ -43,6 +43,14 @@ class PushedAuthorizationEndpoint(Endpoint):
             if name not in _CLIENT_AUTHENTICATION
             for value in values
         ]
+        proof = self.server.dpop.check(request.headers, "POST", request.uri, db=request.db)
+        if proof is not None:
+            # RFC 9449 §10.1: a proof sent with the push binds the code to its key, as
+            # `dpop_jkt` would; when both are sent they must name the same key.
+            if request.payload.data.get("dpop_jkt", proof.jkt) != proof.jkt:
+                raise InvalidRequestError("dpop_jkt does not name the DPoP proof's key.")
+            parameters = [(n, v) for n, v in parameters if n != "dpop_jkt"]
+            parameters.append(("dpop_jkt", proof.jkt))
         request_uri = push_request(
             request.db, client.client_id, parameters, utcnow(), settings.par_ttl
         )

@@ -27,6 +27,7 @@ from tests.flows import (
     hidden_fields,
     path_after_login,
     query_of,
+    redirect_status,
     sign_in,
 )
 from tests.http.pages import assert_page_headers, script_sources
@@ -86,7 +87,8 @@ def assert_error_page(response: Response) -> None:
 
 def assert_error_redirect(response: Response, error: str, state: str = "state-123") -> None:
     """RFC 6749 §4.1.2.1 and RFC 9207 §2: `error`, `state` and `iss` at the redirect_uri."""
-    assert response.status_code == 302, (response.status_code, response.text[:300])
+    expected = redirect_status(response)
+    assert response.status_code == expected, (response.status_code, response.text[:300])
     assert response.headers["location"].startswith(REDIRECT_URI + "?")
     query = query_of(response)
     assert query.get("error") == error, query
@@ -97,7 +99,8 @@ def assert_error_redirect(response: Response, error: str, state: str = "state-12
 
 
 def assert_code_redirect(response: Response, redirect_uri: str = REDIRECT_URI) -> str:
-    assert response.status_code == 302, (response.status_code, response.headers.get("location"))
+    expected = redirect_status(response)
+    assert response.status_code == expected, response.headers.get("location")
     location = urlsplit(response.headers["location"])
     assert f"{location.scheme}://{location.netloc}{location.path}" == redirect_uri
     query = query_of(response)

@@ -119,11 +119,11 @@ POSTS: dict[str, tuple[Callable[[TestClient, str], Response], int | None]] = {
     ),
     "POST /authorize, consent approved": (
         lambda http, client_id: answer_consent(http, consent_page(http, client_id)),
-        302,
+        303,
     ),
     "POST /authorize, consent denied": (
         lambda http, client_id: answer_consent(http, consent_page(http, client_id), "deny"),
-        302,
+        303,
     ),
     "POST /logout, confirmed": (lambda http, _: post_logout_confirmation(signed_in(http)), None),
 }
@@ -137,7 +137,8 @@ def test_no_post_is_answered_with_307_or_308(
     status: int | None,
 ) -> None:
     """SECURITY-CHECKLIST "/login": POST /login → 303, never 307 [RFC 9700 §4.12: a 307
-    would make the browser POST the password again, to wherever the redirect points]."""
+    would make the browser POST the password again, to wherever the redirect points];
+    the consent form's answer too (FAPI 2.0 §5.3.2.2 item 11: 303 after a POST)."""
     make_user(database)
     client, _ = make_web_app(database)
     response = send(http, client.client_id)

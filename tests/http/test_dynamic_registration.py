@@ -152,7 +152,7 @@ def browser_approves(http: TestClient, path: str) -> str:
         response = http.get(signed_in.headers["location"].removeprefix(ISSUER))
     assert 'value="approve"' in response.text  # never skips consent
     approved = answer_consent(http, response)
-    assert approved.status_code == 302, approved.text
+    assert approved.status_code == 303, approved.text
     return approved.headers["location"]
 
 

@@ -28,6 +28,7 @@ from tests.flows import (
     exchange_code,
     path_after_login,
     query_of,
+    redirect_status,
     sign_in,
 )
 from tests.http.pages import assert_page_headers
@@ -52,7 +53,8 @@ def native_app(database: Database, redirect_uri: str) -> str:
 
 def assert_code_at(response: Response, redirect_uri: str) -> str:
     """The code at exactly `redirect_uri` (the Location header), with `state` and `iss`."""
-    assert response.status_code == 302, (response.status_code, response.text[:300])
+    expected = redirect_status(response)
+    assert response.status_code == expected, (response.status_code, response.text[:300])
     location = response.headers["location"]
     assert location.startswith(redirect_uri + "?"), location
     query = query_of(response)

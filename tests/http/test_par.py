@@ -35,6 +35,7 @@ from authserver.par.requests import REQUEST_URI_PREFIX, push_request
 from authserver.settings import Settings
 from authserver.tokens.models import AuthorizationCode
 from tests.conftest import ISSUER, make_settings
+from tests.dpop_proofs import DPoPKey
 from tests.factories import SERVICE_AUDIENCE, make_client, make_user, make_web_app
 from tests.factories import WEB_APP_REDIRECT_URI as REDIRECT_URI
 from tests.factors import answer_second_factor, enrol_totp, totp_code
@@ -90,11 +91,19 @@ def authorization(client_id: str, pkce: Pkce, **overrides: str | None) -> dict[s
     return {name: value for name, value in params.items() if value is not None}
 
 
-def push(http: TestClient, secret: str | None, params: dict[str, str], **kwargs: Any) -> Response:
-    """POST /par: HTTP Basic for a confidential client, client_id alone for a public one."""
-    if secret is None:
-        return http.post("/par", data=params, **kwargs)
-    return http.post("/par", data=params, headers=basic(params["client_id"], secret), **kwargs)
+def push(
+    http: TestClient,
+    secret: str | None,
+    params: dict[str, str],
+    dpop: str | None = None,
+    **kwargs: Any,
+) -> Response:
+    """POST /par: HTTP Basic for a confidential client, client_id alone for a public one;
+    `dpop`: a DPoP proof sent with it (RFC 9449 §10.1)."""
+    headers = {} if secret is None else basic(params["client_id"], secret)
+    if dpop is not None:
+        headers["DPoP"] = dpop
+    return http.post("/par", data=params, headers=headers, **kwargs)
 
 
 def pushed(http: TestClient, secret: str | None, params: dict[str, str]) -> str:
@@ -130,7 +139,7 @@ def assert_error_page(response: Response) -> None:
 
 
 def assert_code(response: Response, state: str = "pushed-state") -> str:
-    assert response.status_code == 302, (response.status_code, response.text[:300])
+    assert response.status_code in (302, 303), (response.status_code, response.text[:300])
     assert response.headers["location"].startswith(REDIRECT_URI + "?")
     query = query_of(response)
     assert "code" in query, query
@@ -696,3 +705,65 @@ def test_a_request_object_at_authorize_is_request_not_supported(
     params = authorization(client.client_id, Pkce(), request="eyJhbGciOiJub25lIn0.e30.")
     response = http.get("/authorize?" + urlencode(params), follow_redirects=False)
     assert_error_redirect(response, "request_not_supported", "pushed-state")
+
+
+# --- a DPoP proof sent with the push: RFC 9449 §10.1 ----------------------------------------
+
+
+def test_a_dpop_proof_at_par_binds_the_code_to_its_key(
+    http: TestClient, database: Database, web_app: tuple[Client, str]
+) -> None:
+    """RFC 9449 §10.1: the proof's key binds the code as `dpop_jkt` would; the token
+    request must then prove the same key."""
+    client, secret = web_app
+    key, pkce = DPoPKey.generate(), Pkce()
+    request_uri = pushed_with(http, secret, authorization(client.client_id, pkce), key)
+    code = assert_code(
+        through_sign_in_and_consent(http, authorize_path(client.client_id, request_uri))
+    )
+    assert code_row(database, code).dpop_jkt == key.jkt
+    form = {
+        "grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT_URI,
+        "code_verifier": pkce.verifier,
+    }  # fmt: skip
+    credentials = basic(client.client_id, secret)
+    other = DPoPKey.generate().proof("POST", ISSUER + "/token")
+    refused = http.post("/token", data=form, headers={**credentials, "DPoP": other})
+    assert_oauth_error(refused, 400, "invalid_grant")
+    right = key.proof("POST", ISSUER + "/token")
+    tokens = http.post("/token", data=form, headers={**credentials, "DPoP": right})
+    assert tokens.status_code == 200, tokens.text
+    assert tokens.json()["token_type"] == "DPoP"
+    assert claims_of(tokens.json()["access_token"])["cnf"] == {"jkt": key.jkt}
+
+
+def test_a_dpop_proof_and_another_dpop_jkt_at_par_are_refused(
+    http: TestClient, web_app: tuple[Client, str]
+) -> None:
+    client, secret = web_app
+    key = DPoPKey.generate()
+    params = authorization(client.client_id, Pkce(), dpop_jkt=dpop_thumbprint())
+    response = push(http, secret, params, dpop=key.proof("POST", ISSUER + "/par"))
+    assert_oauth_error(response, 400, "invalid_request")
+    # The proof's own key named as dpop_jkt is the same binding, and accepted.
+    same = authorization(client.client_id, Pkce(), dpop_jkt=key.jkt)
+    assert push(http, secret, same, dpop=key.proof("POST", ISSUER + "/par")).status_code == 201
+
+
+def test_a_bad_or_replayed_dpop_proof_at_par_is_invalid_dpop_proof(
+    http: TestClient, web_app: tuple[Client, str]
+) -> None:
+    client, secret = web_app
+    key = DPoPKey.generate()
+    params = authorization(client.client_id, Pkce())
+    wrong_url = key.proof("POST", ISSUER + "/token")
+    assert_oauth_error(push(http, secret, params, dpop=wrong_url), 400, "invalid_dpop_proof")
+    proof = key.proof("POST", ISSUER + "/par")
+    assert push(http, secret, params, dpop=proof).status_code == 201
+    assert_oauth_error(push(http, secret, params, dpop=proof), 400, "invalid_dpop_proof")
+
+
+def pushed_with(http: TestClient, secret: str, params: dict[str, str], key: DPoPKey) -> str:
+    response = push(http, secret, params, dpop=key.proof("POST", ISSUER + "/par"))
+    assert response.status_code == 201, response.text
+    return response.json()["request_uri"]

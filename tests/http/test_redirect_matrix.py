@@ -29,7 +29,14 @@ from authserver.cli import app as cli
 from authserver.clients.registration import ClientSpec, RegistrationError, validate
 from tests.conftest import ISSUER, copy_of_template_keys, make_settings, migrated_sqlite
 from tests.factories import WEB_APP_REDIRECT_URI, make_user, make_web_app
-from tests.flows import Pkce, code_of, exchange_code, hidden_fields, query_of
+from tests.flows import (
+    Pkce,
+    code_of,
+    exchange_code,
+    hidden_fields,
+    query_of,
+    redirect_status,
+)
 from tests.http.pages import assert_page_headers
 
 LOOPBACK_URI = "http://127.0.0.1:8080/cb"
@@ -216,7 +223,8 @@ def assert_error_page(response: Response, clause: str) -> None:
 
 def assert_code_at(response: Response, redirect_uri: str) -> str:
     """A code at exactly `redirect_uri`, with `state` and `iss` (RFC 6749 §4.1.2, RFC 9207)."""
-    assert response.status_code == 302, (response.status_code, response.text[:300])
+    expected = redirect_status(response)
+    assert response.status_code == expected, (response.status_code, response.text[:300])
     location = response.headers["location"]
     assert location.startswith(redirect_uri + "?"), location
     query = query_of(response)

@@ -27,6 +27,7 @@ from tests.flows import (
     hidden_fields,
     path_after_login,
     query_of,
+    redirect_status,
     sign_in,
 )
 from tests.http.pages import assert_page_headers
@@ -92,7 +93,8 @@ def follow(http: TestClient, response: Response) -> Response:
 
 def assert_code(response: Response) -> str:
     """A code at the web app, with `state` and `iss` (RFC 6749 §4.1.2, RFC 9207)."""
-    assert response.status_code == 302, (response.status_code, response.text[:300])
+    expected = redirect_status(response)
+    assert response.status_code == expected, (response.status_code, response.text[:300])
     assert response.headers["location"].startswith(WEB_APP_REDIRECT_URI + "?")
     query = query_of(response)
     assert "error" not in query, query
