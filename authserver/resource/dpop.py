@@ -9,7 +9,7 @@ DPoP scheme. Server nonces (§9) are not asked for here.
 """
 
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 
 from authserver.dpop import (
@@ -62,6 +62,39 @@ class PossessionCheck:
         if found is None:
             raise InvalidToken("the request has no Bearer or DPoP access token")
         return found
+
+    def verify_request(
+        self,
+        verify: Callable[[str], Claims],
+        authorization: HeaderValues,
+        dpop: HeaderValues,
+        method: str,
+        url: str,
+    ) -> Claims:
+        """The request's token checked by `verify` (a `Verifier`'s or an `Introspector`'s),
+        then its proof when it is DPoP-bound (§7.1); errors in the request's scheme."""
+        scheme, token = self.credentials(authorization)
+        try:
+            claims = verify(token)
+        except BearerTokenError as error:
+            raise self.in_scheme(error, scheme) from None
+        return self.check(claims, scheme, token, dpop, method, url)
+
+    async def averify_request(
+        self,
+        verify: Callable[[str], Awaitable[Claims]],
+        authorization: HeaderValues,
+        dpop: HeaderValues,
+        method: str,
+        url: str,
+    ) -> Claims:
+        """As `verify_request`, with an async `verify`."""
+        scheme, token = self.credentials(authorization)
+        try:
+            claims = await verify(token)
+        except BearerTokenError as error:
+            raise self.in_scheme(error, scheme) from None
+        return self.check(claims, scheme, token, dpop, method, url)
 
     def in_scheme(self, error: BearerTokenError, scheme: str) -> BearerTokenError:
         """`error`, with the DPoP challenge when the request used that scheme (§7.2)."""

@@ -35,7 +35,7 @@ from authserver.resource.discovery import (
 )
 from authserver.resource.documents import DEFAULT_TIMEOUT, Document, FetchError, arequest, request
 from authserver.resource.dpop import HeaderValues, PossessionCheck
-from authserver.resource.errors import BearerTokenError, InvalidToken, IssuerUnavailable
+from authserver.resource.errors import InvalidToken, IssuerUnavailable
 
 log = logging.getLogger(__name__)
 _DPOP_LEEWAY = 60
@@ -96,22 +96,12 @@ class Introspector:
         self, authorization: HeaderValues, dpop: HeaderValues, method: str, url: str
     ) -> Claims:
         """As `Verifier.verify_request`: a bearer token, or a DPoP-bound one with its proof."""
-        scheme, token = self.dpop.credentials(authorization)
-        try:
-            claims = self._verify(token)
-        except BearerTokenError as error:
-            raise self.dpop.in_scheme(error, scheme) from None
-        return self.dpop.check(claims, scheme, token, dpop, method, url)
+        return self.dpop.verify_request(self._verify, authorization, dpop, method, url)
 
     async def averify_request(
         self, authorization: HeaderValues, dpop: HeaderValues, method: str, url: str
     ) -> Claims:
-        scheme, token = self.dpop.credentials(authorization)
-        try:
-            claims = await self._averify(token)
-        except BearerTokenError as error:
-            raise self.dpop.in_scheme(error, scheme) from None
-        return self.dpop.check(claims, scheme, token, dpop, method, url)
+        return await self.dpop.averify_request(self._averify, authorization, dpop, method, url)
 
     def _verify(self, token: str) -> Claims:
         key = _cache_key(token)

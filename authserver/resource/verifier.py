@@ -21,7 +21,7 @@ from authserver.jose.claims import ACCESS_TOKEN_TYPE
 from authserver.resource.claims import Claims
 from authserver.resource.discovery import check_configured_endpoint, check_issuer
 from authserver.resource.dpop import HeaderValues, PossessionCheck
-from authserver.resource.errors import BearerTokenError, InvalidToken
+from authserver.resource.errors import InvalidToken
 from authserver.resource.jwks import KeyCache
 from authserver.resource.status import StatusLists
 
@@ -151,23 +151,13 @@ class Verifier:
         `authorization` and `dpop`: the values of those headers (a list, or one string).
         InvalidToken when there is no access token; the errors of a request with the
         DPoP scheme carry the DPoP challenge."""
-        scheme, token = self.dpop.credentials(authorization)
-        try:
-            claims = self._verify(token)
-        except BearerTokenError as error:
-            raise self.dpop.in_scheme(error, scheme) from None
-        return self.dpop.check(claims, scheme, token, dpop, method, url)
+        return self.dpop.verify_request(self._verify, authorization, dpop, method, url)
 
     async def averify_request(
         self, authorization: HeaderValues, dpop: HeaderValues, method: str, url: str
     ) -> Claims:
         """As `verify_request`, fetching keys with httpx.AsyncClient."""
-        scheme, token = self.dpop.credentials(authorization)
-        try:
-            claims = await self._averify(token)
-        except BearerTokenError as error:
-            raise self.dpop.in_scheme(error, scheme) from None
-        return self.dpop.check(claims, scheme, token, dpop, method, url)
+        return await self.dpop.averify_request(self._averify, authorization, dpop, method, url)
 
     def _verify(self, token: str) -> Claims:
         try:
