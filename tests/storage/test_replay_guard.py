@@ -43,11 +43,8 @@ def test_inside_a_transaction_the_use_is_written_with_it(database: Database) -> 
     assert not guard.first_use("dpop", "c", "in-tx", later)
 
 
-@pytest.mark.postgresql
-def test_of_many_replicas_at_once_exactly_one_accepts(postgresql_url: str) -> None:
-    from tests.conftest import database_for_a_test
-
-    database = next(database_for_a_test(postgresql_url))
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_of_many_replicas_at_once_exactly_one_accepts(database: Database) -> None:
     guards = [ReplayGuard(database, SharedCounters(None)) for _ in range(8)]
     barrier = threading.Barrier(len(guards))
     accepted: list[bool] = []
