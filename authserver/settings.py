@@ -17,6 +17,7 @@ from pydantic_settings import BaseSettings, DotEnvSettingsSource, NoDecode, Sett
 
 from authserver.errors import ConfigurationError
 from authserver.networks import parse_networks
+from authserver.profiles.fapi2 import FAPI2, FAPI2_ALGORITHMS
 from authserver.resource.discovery import check_issuer
 from authserver.users.passwords import MIN_MEMORY_KIB, MIN_TIME_COST, PasswordHashing
 
@@ -413,12 +414,11 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _fapi2_signs_with_its_algorithms(self) -> "Settings":
-        # FAPI 2.0 §5.4.1: PS256, ES256 or EdDSA only (authserver/profiles/fapi2.py).
-        fapi2_algorithms = ("PS256", "ES256", "EdDSA")
-        if self.profile == "fapi2" and self.signing_alg not in fapi2_algorithms:
+        # FAPI 2.0 §5.4.1: PS256, ES256 or EdDSA only.
+        if self.profile == FAPI2 and self.signing_alg not in FAPI2_ALGORITHMS:
             raise ValueError(
                 "AUTHSERVER_PROFILE=fapi2 needs AUTHSERVER_SIGNING_ALG to be one of "
-                + ", ".join(fapi2_algorithms)
+                + ", ".join(FAPI2_ALGORITHMS)
             )
         return self
 
