@@ -13,7 +13,7 @@ from sqlmodel import Session
 from starlette.responses import Response
 
 from authserver.audit import AuditBuffer, note_event, record_event
-from authserver.clients.assertions import read_assertion
+from authserver.clients.assertions import ClientAssertion
 from authserver.clients.authentication import authenticate_client, read_credentials
 from authserver.clients.cache import ClientCache
 from authserver.clients.key_sets import ClientKeySets
@@ -39,6 +39,7 @@ from authserver.grants.openid import OpenIDCodeExtension
 from authserver.grants.pkce import S256CodeChallenge
 from authserver.grants.refresh_token import RefreshTokenGrant
 from authserver.grants.token_exchange import TokenExchangeGrant
+from authserver.jose import JwtRejected
 from authserver.keys.keyring import KeyRing
 from authserver.login.models import LoginSession
 from authserver.par.endpoint import PushedAuthorizationEndpoint
@@ -207,15 +208,28 @@ class AuthorizationServer(_AuthorizationServer):
         self, request: OAuth2Request, methods: Collection[str], endpoint: str = "token"
     ) -> Client:
         client = authenticate_client(
-            request, methods, self.query_client, endpoint, self.assertions.verify
+            request, methods, self.query_client, endpoint, self._check_assertion
         )
-        if held_to_fapi2(client, self.settings):
-            check_fapi2_authentication(request)
+        if held_to_fapi2(client, self.settings) and request.auth_method != CLIENT_AUTH_METHOD:
+            # FAPI 2.0 §5.3.2.1 item 6: private_key_jwt; a secret, or none, is refused.
+            raise InvalidClientError(
+                status_code=401,
+                description="This client must authenticate with private_key_jwt (FAPI 2.0).",
+            )
         wait = self._rate_limit.retry_after(client.client_id, endpoint)
         if wait is not None:
             note_event("rate_limit.exceeded", client_id=client.client_id, endpoint=endpoint)
             raise RateLimitedError(retry_after=wait)
         return client
+
+    def _check_assertion(
+        self, assertion: ClientAssertion, client: Client, request: OAuth2Request
+    ) -> None:
+        # FAPI 2.0 §5.4.1: a FAPI 2.0 client's assertions are PS256, ES256 or EdDSA,
+        # refused before anything else is checked or its jti is spent.
+        if held_to_fapi2(client, self.settings) and assertion.alg not in FAPI2_ALGORITHMS:
+            raise JwtRejected(f"a FAPI 2.0 client signs with {', '.join(FAPI2_ALGORITHMS)}")
+        self.assertions.verify(assertion, client, request)
 
     def save_token(self, token: dict[str, Any], request: OAuth2Request) -> None:
         """client_credentials access tokens are self-contained JWTs: nothing to store."""
@@ -385,19 +399,6 @@ class AuthorizationServer(_AuthorizationServer):
             return error_response(error)
         except Exception as error:  # noqa: BLE001 - turned into a fixed 500 or 503
             return unexpected_error_response(name, error)
-
-
-def check_fapi2_authentication(request: OAuth2Request) -> None:
-    """FAPI 2.0 §5.3.2.1 item 6 and §5.4.1: a FAPI 2.0 client authenticates with
-    private_key_jwt, signed PS256, ES256 or EdDSA; a secret, or none, is refused."""
-    if request.auth_method != CLIENT_AUTH_METHOD or (
-        read_assertion(request.payload.data["client_assertion"]).alg not in FAPI2_ALGORITHMS
-    ):
-        raise InvalidClientError(
-            status_code=401,
-            description="This client must authenticate with private_key_jwt "
-            f"signed with {', '.join(FAPI2_ALGORITHMS)} (FAPI 2.0).",
-        )
 
 
 def refresh_binding(request: FormRequest) -> str | None:
