@@ -82,9 +82,13 @@ def create_app(settings: Settings, *, serving: bool = False) -> FastAPI:
         services.rotation.start()
         services.oauth.audit.start()
         services.outbox.start()
+        if services.async_reads is not None:
+            services.async_reads.open()
         if serving:
             settle_garbage_collector()
         yield
+        if services.async_reads is not None:
+            await services.async_reads.close()
         services.outbox.stop()
         services.rotation.stop()
         services.keyring.stop()

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import psycopg
 from sqlalchemy import Column, DateTime, Dialect, Engine, create_engine, event, text
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -23,6 +24,7 @@ class Database:
 
     def __init__(self, url: str, pool_size: int = 10) -> None:
         self.url = url
+        self.pool_size = pool_size
         self.engine = build_engine(url, pool_size=pool_size)
         # Plain reads take a pooled connection in autocommit (reset when it goes back).
         self._reader = self.engine.execution_options(isolation_level="AUTOCOMMIT")
@@ -80,8 +82,15 @@ class Database:
 
 
 # The database could not be reached, dropped the connection, or no pooled connection
-# came free in time: retry soon (503).
-STORAGE_OUTAGES: tuple[type[Exception], ...] = (OperationalError, InterfaceError, PoolTimeoutError)
+# came free in time: retry soon (503). psycopg's own errors come from the reads that
+# run on the event loop without SQLAlchemy (`authserver.async_reads`).
+STORAGE_OUTAGES: tuple[type[Exception], ...] = (
+    OperationalError,
+    InterfaceError,
+    PoolTimeoutError,
+    psycopg.OperationalError,
+    psycopg.InterfaceError,
+)
 
 
 def is_storage_outage(error: BaseException) -> bool:

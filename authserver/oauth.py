@@ -12,6 +12,7 @@ from authlib.oauth2.rfc6749 import OAuth2Payload, OAuth2Request
 from sqlmodel import Session
 from starlette.responses import Response
 
+from authserver.async_reads import AsyncReads
 from authserver.audit import AuditBuffer, note_event, record_event
 from authserver.clients.assertions import ClientAssertion
 from authserver.clients.authentication import authenticate_client, read_credentials
@@ -58,6 +59,7 @@ from authserver.tokens.access import AccessTokenIssuer
 from authserver.tokens.endpoints import IntrospectionEndpoint, RevocationEndpoint
 from authserver.tokens.families import issue_refresh_token, start_family
 from authserver.tokens.id_token import IdTokenIssuer
+from authserver.tokens.lookup import FoundToken, find_access_token_on_loop
 from authserver.tokens.models import TokenFamily
 from authserver.tokens.repository import FamilyRow
 
@@ -113,6 +115,8 @@ class FormRequest(OAuth2Request):
         self.status: StatusReference | None = None
         self.status_recorded = False
         self.arrived_at = utcnow()
+        # /introspect on the event loop: the token's value and what was found for it.
+        self.prefetched_token: tuple[str, FoundToken | None] | None = None
         # The token request's DPoP proof (RFC 9449 §5), once checked; None without one.
         self.dpop: DPoPProof | None = None
 
@@ -188,21 +192,30 @@ class AuthorizationServer(_AuthorizationServer):
         return self._clients.find(client_id)
 
     def knows_client_of(self, request: OAuth2Request) -> bool:
-        """Whether the request's client is answered from memory: no database read, so the
-        request may run in the event loop. A request whose credentials cannot be read
-        needs no client at all."""
+        """Whether a token request's client is answered from memory, with its status-list
+        block ready: no database read or write, so the request may run in the event loop."""
+        held, client_id = self._client_held(request)
+        # The client's status-list block, too: reserving one is a database write.
+        return held and (client_id is None or self.statuses.ready(client_id))
+
+    def holds_client_of(self, request: OAuth2Request) -> bool:
+        """Whether authenticating the request's client reads nothing from the database."""
+        return self._client_held(request)[0]
+
+    def _client_held(self, request: OAuth2Request) -> tuple[bool, str | None]:
+        """`holds_client_of`, and the cached client's id (None when there is no client to
+        read: a request whose credentials cannot be read needs none)."""
         try:
             credentials = read_credentials(request)
         except OAuth2Error:
-            return True
+            return True, None
         if credentials.assertion is not None:
             # RFC 7523 §3: its `jti` is written down, and a `jwks_uri` may be fetched.
-            return False
+            return False, None
         client_id = credentials.client_id
         if not is_client_id(client_id):
-            return True
-        # The client's status-list block, too: reserving one is a database write.
-        return self._clients.knows(client_id) and self.statuses.ready(client_id)
+            return True, None
+        return self._clients.knows(client_id), client_id
 
     def authenticate_client(
         self, request: OAuth2Request, methods: Collection[str], endpoint: str = "token"
@@ -399,6 +412,29 @@ class AuthorizationServer(_AuthorizationServer):
             return error_response(error)
         except Exception as error:  # noqa: BLE001 - turned into a fixed 500 or 503
             return unexpected_error_response(name, error)
+
+    async def introspection_on_loop(self, request: FormRequest, reads: AsyncReads) -> Response:
+        """/introspect of a JWT access token by a client held in memory, wholly on the
+        event loop: the client authenticated first (nothing is read for a stranger),
+        then the token verified and its state read without a thread hop
+        (`authserver.async_reads`), then Authlib's endpoint as on the thread path, with
+        that answer and no session."""
+        endpoint = IntrospectionEndpoint
+        try:
+            try:
+                request.client = self.authenticate_client(
+                    request, endpoint.CLIENT_AUTH_METHODS, endpoint.ENDPOINT_NAME
+                )
+            except OAuth2Error as error:
+                return self.handle_error_response(request, error)
+            value = request.form["token"]
+            found = await find_access_token_on_loop(
+                reads, self.keyring, self.settings, value, utcnow()
+            )
+            request.prefetched_token = (value, found)
+            return self.create_endpoint_response(endpoint.ENDPOINT_NAME, request)
+        except Exception as error:  # noqa: BLE001 - turned into a fixed 500 or 503
+            return unexpected_error_response(endpoint.ENDPOINT_NAME, error)
 
 
 def refresh_binding(request: FormRequest) -> str | None:

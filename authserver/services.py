@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass
 
+from authserver.async_reads import AsyncReads
 from authserver.audit import record_event
 from authserver.backchannel.delivery import OutboxDelivery
 from authserver.clients.cache import ClientCache
@@ -50,6 +51,8 @@ class Services:
     sealer: Sealer
     # Single-use `jti`s: client assertions (RFC 7523) and DPoP proofs (RFC 9449).
     replay: ReplayGuard
+    # PostgreSQL: the hot paths' one-statement reads on the event loop (None on SQLite).
+    async_reads: AsyncReads | None
 
 
 def open_key_store(settings: Settings, database: Database) -> KeyStore:
@@ -144,6 +147,7 @@ def build_services(settings: Settings, database: Database) -> Services:
         login_throttle,
         Sealer(settings.keys_passphrase.get_secret_value() if settings.keys_passphrase else None),
         replay,
+        AsyncReads.for_database(database),
     )
 
 

@@ -21,7 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from authserver.errors import OAuth2Error
 from authserver.http.cors import CORS_PATHS, cors_headers
 from authserver.http.forms import receive_oauth_form
-from authserver.http.revocation import endpoint_response
+from authserver.http.revocation import endpoint_response, introspection_response
 from authserver.http.token import token_response
 from authserver.http.userinfo import userinfo_response
 from authserver.keys.jwks import JwksDocument
@@ -137,7 +137,7 @@ class HotPaths:
 
     async def _introspect(self, scope: Scope, receive: Receive, headers: Headers) -> Response:
         request = await self._form(scope, receive, headers)
-        return await endpoint_response(self._services, "introspection", request)
+        return await introspection_response(self._services, request)
 
 
 class PrebuiltAnswers:

@@ -7,6 +7,7 @@ from starlette.responses import Response
 from authserver.http.dependencies import oauth_request_from
 from authserver.oauth import FormRequest
 from authserver.services import Services
+from authserver.tokens.lookup import looks_like_access_token
 
 router = APIRouter()
 
@@ -22,7 +23,23 @@ async def revoke(request: Request) -> Response:
 async def introspect(request: Request) -> Response:
     """Declared for FastAPI (405 for other methods); POSTs are served by `http.hot`."""
     oauth_request = await oauth_request_from(request)
-    return await endpoint_response(request.app.state.services, "introspection", oauth_request)
+    return await introspection_response(request.app.state.services, oauth_request)
+
+
+async def introspection_response(services: Services, oauth_request: FormRequest) -> Response:
+    """A JWT access token introspected by a client held in memory is answered on the event
+    loop when PostgreSQL serves (`authserver.async_reads`); anything else in a thread."""
+    reads, server = services.async_reads, services.oauth
+    token = oauth_request.form.get("token")
+    if (
+        reads is not None
+        and reads.ready
+        and token
+        and looks_like_access_token(token)
+        and server.holds_client_of(oauth_request)
+    ):
+        return await server.introspection_on_loop(oauth_request, reads)
+    return await endpoint_response(services, "introspection", oauth_request)
 
 
 async def endpoint_response(services: Services, name: str, oauth_request: FormRequest) -> Response:

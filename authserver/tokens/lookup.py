@@ -11,12 +11,17 @@ from typing import Any
 from sqlalchemy import select
 from sqlmodel import Session, col
 
+from authserver.async_reads import AsyncReads
 from authserver.jose import JwtRejected
 from authserver.keys.keyring import KeyRing
 from authserver.opaque import opaque_hash
 from authserver.settings import Settings
 from authserver.tokens.models import RefreshToken, TokenFamily
-from authserver.tokens.validity import access_token_is_active, family_is_good
+from authserver.tokens.validity import (
+    access_token_is_active,
+    family_is_good,
+    token_state_on_loop,
+)
 from authserver.tokens.verification import verify_jwt
 from authserver.users.models import User
 
@@ -55,22 +60,44 @@ def find_token(
     db: Session, keyring: KeyRing, settings: Settings, value: str, now: datetime
 ) -> FoundToken | None:
     """The token with its current state, or None if it is not one of ours at all."""
-    if value.count(".") == 2:
+    if looks_like_access_token(value):
         return _find_access_token(db, keyring, settings, value, now)
     if len(value) > _MAX_REFRESH_TOKEN_LENGTH:
         return None
     return _find_refresh_token(db, value, now)
 
 
+def looks_like_access_token(value: str) -> bool:
+    return value.count(".") == 2
+
+
 def _find_access_token(
     db: Session, keyring: KeyRing, settings: Settings, value: str, now: datetime
 ) -> FoundAccessToken | None:
-    seconds = int(now.timestamp())
-    try:
-        claims = verify_jwt(value, keyring, settings, "access_token", seconds, allow_expired=True)
-    except JwtRejected:
+    claims = _verified_claims(keyring, settings, value, now)
+    if claims is None:
         return None
     return FoundAccessToken(claims, access_token_is_active(db, claims, now))
+
+
+async def find_access_token_on_loop(
+    reads: AsyncReads, keyring: KeyRing, settings: Settings, value: str, now: datetime
+) -> FoundAccessToken | None:
+    """`find_token` for a JWT, its state read on the event loop (`authserver.async_reads`)."""
+    claims = _verified_claims(keyring, settings, value, now)
+    if claims is None:
+        return None
+    return FoundAccessToken(claims, await token_state_on_loop(reads, claims, now) is not None)
+
+
+def _verified_claims(
+    keyring: KeyRing, settings: Settings, value: str, now: datetime
+) -> dict[str, Any] | None:
+    seconds = int(now.timestamp())
+    try:
+        return verify_jwt(value, keyring, settings, "access_token", seconds, allow_expired=True)
+    except JwtRejected:
+        return None
 
 
 def _find_refresh_token(db: Session, value: str, now: datetime) -> FoundRefreshToken | None:

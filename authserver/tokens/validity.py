@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, exists, select
+from sqlalchemy import Select, bindparam, exists, select
 from sqlmodel import Session
 
+from authserver.async_reads import AsyncReads
 from authserver.clients.models import Client
 from authserver.tokens.models import RevokedAccessToken, TokenFamily
 from authserver.users.models import User
@@ -58,16 +59,66 @@ class ActiveFamily:
     requested_claims: dict[str, list[str]] | None
 
 
-def access_token_is_active(db: Session, claims: dict[str, Any], now: datetime) -> bool:
-    """For a verified access token: one round trip, primary-key lookups only."""
-    if claims.get("fid") is not None:
-        return family_of_active_token(db, claims, now) is not None
-    jti = claims.get("jti")
+@dataclass(frozen=True)
+class StateQuestion:
+    """The one round trip that tells whether a verified access token is still active:
+    a prebuilt statement and its parameters; `answer` reads its row. Asked through a
+    session (`token_state`) or on the event loop (`authserver.async_reads`)."""
+
+    statement: Select[Any]
+    parameters: dict[str, Any]
+    of_family: bool
+
+    def answer(self, row: Any, now: datetime) -> ActiveFamily | None:
+        """The family (an empty one for a service token) when the token is active."""
+        if row is None or row.denied:
+            return None
+        if not self.of_family:
+            return _SERVICE_TOKEN if row.client_exists else None
+        if not family_is_good(row.revoked_at, row.disabled, now):
+            return None
+        return ActiveFamily(row.requested_claims)
+
+
+_SERVICE_TOKEN = ActiveFamily(None)
+
+
+def state_question(claims: dict[str, Any], now: datetime) -> StateQuestion | None:
+    """The question for a verified access token, or None when its claims already say it
+    is not active (expired, or without a usable `jti`)."""
+    jti, fid = claims.get("jti"), claims.get("fid")
     if not isinstance(jti, str) or now.timestamp() >= claims["exp"]:
-        return False
-    parameters = {"jti": jti, "client_id": claims.get("client_id")}
-    service = db.connection().execute(_SERVICE_TOKEN_STATE, parameters).one()
-    return not service.denied and bool(service.client_exists)
+        return None
+    if fid is None:
+        parameters = {"jti": jti, "client_id": claims.get("client_id")}
+        return StateQuestion(_SERVICE_TOKEN_STATE, parameters, of_family=False)
+    if not isinstance(fid, str):
+        return None
+    return StateQuestion(_FAMILY_STATE, {"jti": jti, "fid": fid}, of_family=True)
+
+
+def token_state(db: Session, claims: dict[str, Any], now: datetime) -> ActiveFamily | None:
+    """For a verified access token: one round trip, primary-key lookups only."""
+    question = state_question(claims, now)
+    if question is None:
+        return None
+    row = db.connection().execute(question.statement, question.parameters).first()
+    return question.answer(row, now)
+
+
+async def token_state_on_loop(
+    reads: AsyncReads, claims: dict[str, Any], now: datetime
+) -> ActiveFamily | None:
+    """`token_state`, asked on the event loop (PostgreSQL only: `authserver.async_reads`)."""
+    question = state_question(claims, now)
+    if question is None:
+        return None
+    row = await reads.first(question.statement, question.parameters)
+    return question.answer(row, now)
+
+
+def access_token_is_active(db: Session, claims: dict[str, Any], now: datetime) -> bool:
+    return token_state(db, claims, now) is not None
 
 
 def family_of_active_token(
@@ -75,12 +126,6 @@ def family_of_active_token(
 ) -> ActiveFamily | None:
     """For a verified access token of a user's grant: its family when the token is
     active (the same one round trip), else None."""
-    jti, fid = claims.get("jti"), claims.get("fid")
-    if not isinstance(jti, str) or not isinstance(fid, str):
+    if not isinstance(claims.get("fid"), str):
         return None
-    if now.timestamp() >= claims["exp"]:
-        return None
-    row = db.connection().execute(_FAMILY_STATE, {"jti": jti, "fid": fid}).first()
-    if row is None or row.denied or not family_is_good(row.revoked_at, row.disabled, now):
-        return None
-    return ActiveFamily(row.requested_claims)
+    return token_state(db, claims, now)

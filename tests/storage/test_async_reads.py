@@ -1,0 +1,170 @@
+"""authserver.async_reads: the event loop's one-statement reads on PostgreSQL, against the
+real server: rows by column name, connections reused, a connection PostgreSQL ended
+replaced, an unreachable server a storage outage at once (503), never a wait."""
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import psycopg
+import pytest
+from sqlalchemy import text
+
+from authserver import async_reads
+from authserver.async_reads import AsyncReads, AsyncReadsClosedError
+from authserver.db import Database, is_storage_outage
+from authserver.tokens.validity import _SERVICE_TOKEN_STATE
+from tests.factories import make_client
+
+UNREACHABLE = "postgresql+psycopg://postgres@127.0.0.1:1/nothing-listens-here"
+
+
+def run_with(reads: AsyncReads, work: Callable[[], Awaitable[Any]]) -> Any:
+    """`work` on a fresh event loop that `reads` is opened on and closed after."""
+
+    async def main() -> Any:
+        reads.open()
+        try:
+            return await work()
+        finally:
+            await reads.close()
+
+    return asyncio.run(main())
+
+
+def backends_of_this_database(database: Database) -> int:
+    with database.reading() as session:
+        return session.execute(
+            text(
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        ).scalar_one()
+
+
+def end_other_backends(database: Database) -> None:
+    with database.reading() as session:
+        session.execute(
+            text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        )
+    database.engine.dispose()
+
+
+def test_sqlite_has_no_async_reads(sqlite_url: str) -> None:
+    database = Database(sqlite_url)
+    try:
+        assert AsyncReads.for_database(database) is None
+    finally:
+        database.dispose()
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+@pytest.mark.postgresql
+def test_a_read_answers_the_prebuilt_statement_with_columns_by_name(database: Database) -> None:
+    client, _ = make_client(database)
+    reads = AsyncReads.for_database(database)
+    assert reads is not None
+
+    async def work() -> tuple[Any, Any]:
+        known = {"jti": "never-revoked", "client_id": client.client_id}
+        unknown = {"jti": "never-revoked", "client_id": "no-such-client"}
+        return await reads.first(_SERVICE_TOKEN_STATE, known), await reads.first(
+            _SERVICE_TOKEN_STATE, unknown
+        )
+
+    known, unknown = run_with(reads, work)
+    assert (known.denied, known.client_exists) == (False, True)
+    assert (unknown.denied, unknown.client_exists) == (False, False)
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+@pytest.mark.postgresql
+def test_concurrent_reads_hold_at_most_the_pools_connections(database: Database) -> None:
+    reads = AsyncReads(database, size=2)
+    before = backends_of_this_database(database)
+    seen: list[int] = []
+
+    async def work() -> None:
+        parameters = {"jti": "x", "client_id": "y"}
+        await asyncio.gather(*(reads.first(_SERVICE_TOKEN_STATE, parameters) for _ in range(50)))
+        seen.append(backends_of_this_database(database))
+
+    run_with(reads, work)
+    assert seen[0] - before <= 2
+    # close() ended them.
+    assert backends_of_this_database(database) <= before
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+@pytest.mark.postgresql
+def test_reads_need_the_pool_opened_on_the_running_loop(database: Database) -> None:
+    reads = AsyncReads.for_database(database)
+    assert reads is not None
+    assert not reads.ready
+    parameters = {"jti": "x", "client_id": "y"}
+    with pytest.raises(AsyncReadsClosedError):
+        asyncio.run(reads.first(_SERVICE_TOKEN_STATE, parameters))  # never opened
+    run_with(reads, lambda: reads.first(_SERVICE_TOKEN_STATE, parameters))
+    with pytest.raises(AsyncReadsClosedError):
+        asyncio.run(reads.first(_SERVICE_TOKEN_STATE, parameters))  # closed
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+@pytest.mark.postgresql
+def test_a_connection_ended_while_idle_is_replaced_without_failing_the_read(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As the thread path pings a connection idle for 5 s: here every pooled connection
+    counts as idle, so the read that finds it ended is tried once on a new one."""
+    monkeypatch.setattr(async_reads, "PING_AFTER_IDLE_SECONDS", 0.0)
+    reads = AsyncReads(database, size=1)
+    parameters = {"jti": "x", "client_id": "y"}
+
+    async def work() -> Any:
+        await reads.first(_SERVICE_TOKEN_STATE, parameters)
+        await asyncio.to_thread(end_other_backends, database)
+        return await reads.first(_SERVICE_TOKEN_STATE, parameters)
+
+    assert run_with(reads, work).denied is False
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+@pytest.mark.postgresql
+def test_a_connection_ended_while_busy_fails_one_read_as_an_outage_then_recovers(
+    database: Database,
+) -> None:
+    reads = AsyncReads(database, size=1)
+    parameters = {"jti": "x", "client_id": "y"}
+
+    async def work() -> tuple[BaseException | None, Any]:
+        await reads.first(_SERVICE_TOKEN_STATE, parameters)
+        await asyncio.to_thread(end_other_backends, database)
+        failure = None
+        try:
+            await reads.first(_SERVICE_TOKEN_STATE, parameters)
+        except psycopg.Error as error:
+            failure = error
+        return failure, await reads.first(_SERVICE_TOKEN_STATE, parameters)
+
+    failure, row = run_with(reads, work)
+    assert failure is not None and is_storage_outage(failure)
+    assert row.denied is False
+
+
+def test_an_unreachable_server_is_an_outage_at_once_not_a_wait() -> None:
+    database = Database(UNREACHABLE)
+    try:
+        reads = AsyncReads(database)
+        started = time.monotonic()
+        with pytest.raises(psycopg.OperationalError) as raised:
+            run_with(
+                reads, lambda: reads.first(_SERVICE_TOKEN_STATE, {"jti": "x", "client_id": "y"})
+            )
+        assert is_storage_outage(raised.value)
+        assert time.monotonic() - started < 2
+    finally:
+        database.dispose()
