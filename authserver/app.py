@@ -82,13 +82,13 @@ def create_app(settings: Settings, *, serving: bool = False) -> FastAPI:
         services.rotation.start()
         services.oauth.audit.start()
         services.outbox.start()
-        if services.async_reads is not None:
-            services.async_reads.open()
+        if services.async_db is not None:
+            services.async_db.open()
         if serving:
             settle_garbage_collector()
         yield
-        if services.async_reads is not None:
-            await services.async_reads.close()
+        if services.async_db is not None:
+            await services.async_db.close()
         services.outbox.stop()
         services.rotation.stop()
         services.keyring.stop()

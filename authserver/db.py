@@ -83,7 +83,7 @@ class Database:
 
 # The database could not be reached, dropped the connection, or no pooled connection
 # came free in time: retry soon (503). psycopg's own errors come from the reads that
-# run on the event loop without SQLAlchemy (`authserver.async_reads`).
+# run on the event loop without SQLAlchemy (`authserver.async_db`).
 STORAGE_OUTAGES: tuple[type[Exception], ...] = (
     OperationalError,
     InterfaceError,

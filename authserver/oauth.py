@@ -12,8 +12,8 @@ from authlib.oauth2.rfc6749 import OAuth2Payload, OAuth2Request
 from sqlmodel import Session
 from starlette.responses import Response
 
-from authserver.async_reads import AsyncReads
 from authserver.audit import AuditBuffer, note_event, record_event
+from authserver.audit.events import prepare_event
 from authserver.clients.assertions import ClientAssertion
 from authserver.clients.authentication import authenticate_client, read_credentials
 from authserver.clients.cache import ClientCache
@@ -59,7 +59,7 @@ from authserver.tokens.access import AccessTokenIssuer
 from authserver.tokens.endpoints import IntrospectionEndpoint, RevocationEndpoint
 from authserver.tokens.families import issue_refresh_token, start_family
 from authserver.tokens.id_token import IdTokenIssuer
-from authserver.tokens.lookup import FoundToken, find_access_token_on_loop
+from authserver.tokens.lookup import FoundToken
 from authserver.tokens.models import TokenFamily
 from authserver.tokens.repository import FamilyRow
 
@@ -115,8 +115,14 @@ class FormRequest(OAuth2Request):
         self.status: StatusReference | None = None
         self.status_recorded = False
         self.arrived_at = utcnow()
-        # /introspect on the event loop: the token's value and what was found for it.
+        # Set on the event loop (`tokens.event_loop`) for the rest of the request: the
+        # client it authenticated (never twice: once rate-limited), the introspected
+        # token's value and what was found for it, the refresh token it rotated, and the
+        # audit rows its transaction inserts when it commits.
+        self.authenticated_client: Client | None = None
         self.prefetched_token: tuple[str, FoundToken | None] | None = None
+        self.prefetched_refresh: Any = None
+        self.deferred_audit: list[dict[str, Any]] | None = None
         # The token request's DPoP proof (RFC 9449 §5), once checked; None without one.
         self.dpop: DPoPProof | None = None
 
@@ -220,6 +226,8 @@ class AuthorizationServer(_AuthorizationServer):
     def authenticate_client(
         self, request: OAuth2Request, methods: Collection[str], endpoint: str = "token"
     ) -> Client:
+        if isinstance(request, FormRequest) and request.authenticated_client is not None:
+            return request.authenticated_client  # on the event loop, with these methods
         client = authenticate_client(
             request, methods, self.query_client, endpoint, self._check_assertion
         )
@@ -352,7 +360,10 @@ class AuthorizationServer(_AuthorizationServer):
             "family_id": extra.get("fid") if extra else None,
             "user_id": user_id,
         }
-        if request.db is None:
+        if request.deferred_audit is not None:
+            # Inserted by the event loop's transaction as it commits (`tokens.event_loop`).
+            request.deferred_audit.append(prepare_event("token.issued", **event))
+        elif request.db is None:
             self.audit.record("token.issued", **event)
         else:
             if extra and "fid" in extra and not request.status_recorded:
@@ -387,9 +398,10 @@ class AuthorizationServer(_AuthorizationServer):
             if request.payload.grant_type in SELF_CONTAINED_GRANTS:
                 request.dpop = self.dpop.check(request.headers, request.method, request.uri)
                 return self.create_token_response(request)
-            if request.payload.grant_type in USER_GRANTS:
+            if request.payload.grant_type in USER_GRANTS and request.status is None:
                 # Taken now: a block reservation is a transaction of its own, which on
-                # SQLite must not start inside the grant's.
+                # SQLite must not start inside the grant's. (Taken already by a refresh
+                # the event loop handed over: `tokens.event_loop`.)
                 request.status = self.statuses.take()
             with self.database.transaction() as db:
                 request.db = db
@@ -412,29 +424,6 @@ class AuthorizationServer(_AuthorizationServer):
             return error_response(error)
         except Exception as error:  # noqa: BLE001 - turned into a fixed 500 or 503
             return unexpected_error_response(name, error)
-
-    async def introspection_on_loop(self, request: FormRequest, reads: AsyncReads) -> Response:
-        """/introspect of a JWT access token by a client held in memory, wholly on the
-        event loop: the client authenticated first (nothing is read for a stranger),
-        then the token verified and its state read without a thread hop
-        (`authserver.async_reads`), then Authlib's endpoint as on the thread path, with
-        that answer and no session."""
-        endpoint = IntrospectionEndpoint
-        try:
-            try:
-                request.client = self.authenticate_client(
-                    request, endpoint.CLIENT_AUTH_METHODS, endpoint.ENDPOINT_NAME
-                )
-            except OAuth2Error as error:
-                return self.handle_error_response(request, error)
-            value = request.form["token"]
-            found = await find_access_token_on_loop(
-                reads, self.keyring, self.settings, value, utcnow()
-            )
-            request.prefetched_token = (value, found)
-            return self.create_endpoint_response(endpoint.ENDPOINT_NAME, request)
-        except Exception as error:  # noqa: BLE001 - turned into a fixed 500 or 503
-            return unexpected_error_response(endpoint.ENDPOINT_NAME, error)
 
 
 def refresh_binding(request: FormRequest) -> str | None:

@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass
 
-from authserver.async_reads import AsyncReads
+from authserver.async_db import AsyncDatabase
 from authserver.audit import record_event
 from authserver.backchannel.delivery import OutboxDelivery
 from authserver.clients.cache import ClientCache
@@ -52,7 +52,7 @@ class Services:
     # Single-use `jti`s: client assertions (RFC 7523) and DPoP proofs (RFC 9449).
     replay: ReplayGuard
     # PostgreSQL: the hot paths' one-statement reads on the event loop (None on SQLite).
-    async_reads: AsyncReads | None
+    async_db: AsyncDatabase | None
 
 
 def open_key_store(settings: Settings, database: Database) -> KeyStore:
@@ -147,7 +147,7 @@ def build_services(settings: Settings, database: Database) -> Services:
         login_throttle,
         Sealer(settings.keys_passphrase.get_secret_value() if settings.keys_passphrase else None),
         replay,
-        AsyncReads.for_database(database),
+        AsyncDatabase.for_database(database),
     )
 
 

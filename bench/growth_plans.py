@@ -1,7 +1,7 @@
 """The query plans of the refresh and introspection paths, for bench/growth.py.
 
 The statements are the server's own, imported from where they live, so the plans follow
-the code: the rotation (`_ROTATE_IN_ONE_STATEMENT`, authserver/tokens/repository.py),
+the code: the rotation (`ROTATE_IN_ONE_STATEMENT`, authserver/tokens/repository.py),
 and the two checks of introspection (`_FAMILY_STATE` for a user's access token,
 `_SERVICE_TOKEN_STATE` for a client_credentials one, authserver/tokens/validity.py).
 Each is compiled for PostgreSQL as SQLAlchemy sends it and run under
@@ -20,7 +20,7 @@ from sqlalchemy.sql.elements import ClauseElement
 
 from authserver.clock import utcnow
 from authserver.opaque import new_opaque_secret, opaque_hash
-from authserver.tokens.repository import _ROTATE_IN_ONE_STATEMENT
+from authserver.tokens.repository import ROTATE_IN_ONE_STATEMENT
 from authserver.tokens.validity import _FAMILY_STATE, _SERVICE_TOKEN_STATE
 
 _NODE = re.compile(r"(?:->\s+)?((?:Parallel )?(?:\w+ )*Scan(?: using \S+)? on \S+(?: \w+)?)")
@@ -87,8 +87,8 @@ def capture_plans(database_url: str, values: PlanValues) -> list[Plan]:
                 _explain(
                     connection,
                     "refresh rotation",
-                    "tokens/repository.py _ROTATE_IN_ONE_STATEMENT",
-                    _ROTATE_IN_ONE_STATEMENT,
+                    "tokens/repository.py ROTATE_IN_ONE_STATEMENT",
+                    ROTATE_IN_ONE_STATEMENT,
                     rotation,
                 ),
                 _explain(

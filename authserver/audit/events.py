@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
+from sqlalchemy import bindparam
 from sqlmodel import Session
 
 from authserver.audit.models import AuditEvent
@@ -30,6 +31,20 @@ log = logging.getLogger("authserver.audit")
 # Core inserts: the ORM's bulk path costs several times more per row.
 AUDIT_TABLE = AuditEvent.__table__  # type: ignore[attr-defined]
 _INSERT_EVENT = AUDIT_TABLE.insert()
+# The columns of every row `prepare_event` makes, each bound by name: for a connection
+# without SQLAlchemy's execution (`authserver.async_db`), which compiles it once.
+ROW_COLUMNS = (
+    "occurred_at",
+    "event",
+    "actor",
+    "user_id",
+    "username",
+    "client_id",
+    "client_address",
+    "request_id",
+    "details",
+)
+INSERT_EVENT_ROW = AUDIT_TABLE.insert().values({name: bindparam(name) for name in ROW_COLUMNS})
 
 EVENTS = frozenset(
     {

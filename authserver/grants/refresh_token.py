@@ -38,6 +38,7 @@ from authserver.login.sessions import end_session_by_sid
 from authserver.opaque import new_opaque_secret, opaque_hash
 from authserver.profiles.fapi2 import rotates_refresh_tokens
 from authserver.scopes import parse_scope
+from authserver.settings import Settings
 from authserver.tokens.families import issue_refresh_token
 from authserver.tokens.models import RefreshToken, TokenFamily
 from authserver.tokens.repository import (
@@ -45,10 +46,11 @@ from authserver.tokens.repository import (
     FamilyRow,
     RefreshTokenRepository,
     RefreshTokenRow,
+    Rotation,
 )
 from authserver.tokens.validity import family_is_good
 
-_MAX_TOKEN_LENGTH = 100
+MAX_TOKEN_LENGTH = 100
 # How long after its successor a retry must come to count as one (see the docstring).
 RETRY_NOT_BEFORE = timedelta(seconds=1)
 
@@ -78,6 +80,22 @@ class PresentedRefreshToken:
         return self.family.scope
 
 
+def rotates_at_once(request: Any, client: Any, settings: Settings) -> bool:
+    """Whether the request is the common case that `ROTATE_IN_ONE_STATEMENT` decides.
+    Narrowing the scope or the audience needs the family's grant before anything is
+    consumed (a bad request must never cost the client its refresh token); a FAPI 2.0
+    client's token is not rotated at all."""
+    narrowing = request.payload.scope is not None or bool(request.payload.datalist.get("resource"))
+    return not narrowing and rotates_refresh_tokens(client, settings)
+
+
+def presented_token(rotation: Rotation, successor: str) -> PresentedRefreshToken:
+    """The token the statement found; its successor when it rotated it."""
+    user = Subject(rotation.family.user_id, rotation.user_disabled)
+    minted = successor if rotation.rotated else None
+    return PresentedRefreshToken(rotation.token, rotation.family, user, minted)
+
+
 class RefreshTokenGrant(grants.RefreshTokenGrant):
     TOKEN_ENDPOINT_AUTH_METHODS: ClassVar[list[str]] = [
         "client_secret_basic",
@@ -87,16 +105,16 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
     INCLUDE_NEW_REFRESH_TOKEN = True
 
     def authenticate_refresh_token(self, refresh_token: str) -> PresentedRefreshToken | None:
-        if len(refresh_token) > _MAX_TOKEN_LENGTH:
+        if len(refresh_token) > MAX_TOKEN_LENGTH:
             return None
-        tokens = RefreshTokenRepository(self.request.db)
         token_hash = opaque_hash(refresh_token)
-        # Narrowing the scope or the audience needs the family's grant before anything is
-        # consumed (a bad request must never cost the client its refresh token).
-        narrowing = self.request.payload.scope is not None or bool(
-            self.request.payload.datalist.get("resource")
-        )
-        if tokens.rotates_in_one_statement and not narrowing and self._rotates:
+        prefetched: PresentedRefreshToken | None = self.request.prefetched_refresh
+        if prefetched is not None and prefetched.token.token_hash == token_hash:
+            return prefetched  # rotated on the event loop (`tokens.event_loop`)
+        tokens = RefreshTokenRepository(self.request.db)
+        if tokens.rotates_in_one_statement and rotates_at_once(
+            self.request, self.request.client, self.server.settings
+        ):
             return self._rotate_at_once(tokens, token_hash)
         found = tokens.find_with_locked_family(token_hash)
         if found is None:
@@ -126,9 +144,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
             return None
         # The rotation recorded the new access token's status index with it.
         self.request.status_recorded = rotation.rotated
-        user = Subject(rotation.family.user_id, rotation.user_disabled)
-        minted = successor if rotation.rotated else None
-        return PresentedRefreshToken(rotation.token, rotation.family, user, minted)
+        return presented_token(rotation, successor)
 
     def _validate_token_scope(self, token: PresentedRefreshToken) -> None:
         """The scope and the audience: both checked before the token is consumed, so that

@@ -7,6 +7,7 @@ from starlette.responses import Response
 from authserver.http.dependencies import oauth_request_from
 from authserver.oauth import FormRequest
 from authserver.services import Services
+from authserver.tokens.event_loop import introspect_on_loop
 from authserver.tokens.lookup import looks_like_access_token
 
 router = APIRouter()
@@ -28,17 +29,17 @@ async def introspect(request: Request) -> Response:
 
 async def introspection_response(services: Services, oauth_request: FormRequest) -> Response:
     """A JWT access token introspected by a client held in memory is answered on the event
-    loop when PostgreSQL serves (`authserver.async_reads`); anything else in a thread."""
-    reads, server = services.async_reads, services.oauth
+    loop when PostgreSQL serves (`tokens.event_loop`); anything else in a thread."""
+    database, server = services.async_db, services.oauth
     token = oauth_request.form.get("token")
     if (
-        reads is not None
-        and reads.ready
+        database is not None
+        and database.ready
         and token
         and looks_like_access_token(token)
         and server.holds_client_of(oauth_request)
     ):
-        return await server.introspection_on_loop(oauth_request, reads)
+        return await introspect_on_loop(server, oauth_request, database)
     return await endpoint_response(services, "introspection", oauth_request)
 
 

@@ -8,6 +8,7 @@ from authserver.dpop.server import DPOP_HEADER
 from authserver.http.dependencies import oauth_request_from
 from authserver.oauth import SELF_CONTAINED_GRANTS, FormRequest
 from authserver.services import Services
+from authserver.tokens.event_loop import refresh_on_loop
 
 router = APIRouter()
 
@@ -33,4 +34,16 @@ async def token_response(services: Services, oauth_request: FormRequest) -> Resp
         return response
     if grant_type in SELF_CONTAINED_GRANTS and server.knows_client_of(oauth_request):
         return server.token_response(oauth_request)
+    database = services.async_db
+    if (
+        grant_type == "refresh_token"
+        and database is not None
+        and database.ready
+        and server.holds_client_of(oauth_request)
+    ):
+        # PostgreSQL: the common case in two round trips on the event loop; the thread
+        # path decides every other (`tokens.event_loop`).
+        response = await refresh_on_loop(server, oauth_request, database)
+        if response is not None:
+            return response
     return await run_in_threadpool(server.token_response, oauth_request)

@@ -38,7 +38,7 @@ def _find(endpoint: Any, request: Any) -> FoundToken | None:
         raise InvalidRequestError("The token parameter is required.")
     prefetched = request.prefetched_token
     if prefetched is not None and prefetched[0] == value:
-        return prefetched[1]  # read on the event loop (`introspection_on_loop`)
+        return prefetched[1]  # read on the event loop (`tokens.event_loop`)
     server = endpoint.server
     return find_token(request.db, server.keyring, server.settings, value, utcnow())
 
@@ -79,13 +79,6 @@ class RevocationEndpoint(_RevocationEndpoint):
 
 class IntrospectionEndpoint(_IntrospectionEndpoint):
     CLIENT_AUTH_METHODS: ClassVar[list[str]] = CONFIDENTIAL
-
-    def authenticate_endpoint_client(self, request: Any) -> Any:
-        # `AuthorizationServer.introspection_on_loop` authenticated it already, with
-        # these methods, before it read the token's state.
-        if request.client is not None:
-            return request.client
-        return super().authenticate_endpoint_client(request)
 
     def authenticate_token(self, request: Any, client: Any) -> FoundToken | None:
         found = _find(self, request)

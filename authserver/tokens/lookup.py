@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlmodel import Session, col
 
-from authserver.async_reads import AsyncReads
+from authserver.async_db import AsyncDatabase
 from authserver.jose import JwtRejected
 from authserver.keys.keyring import KeyRing
 from authserver.opaque import opaque_hash
@@ -81,9 +81,9 @@ def _find_access_token(
 
 
 async def find_access_token_on_loop(
-    reads: AsyncReads, keyring: KeyRing, settings: Settings, value: str, now: datetime
+    reads: AsyncDatabase, keyring: KeyRing, settings: Settings, value: str, now: datetime
 ) -> FoundAccessToken | None:
-    """`find_token` for a JWT, its state read on the event loop (`authserver.async_reads`)."""
+    """`find_token` for a JWT, its state read on the event loop (`authserver.async_db`)."""
     claims = _verified_claims(keyring, settings, value, now)
     if claims is None:
         return None

@@ -5,7 +5,8 @@ row count says who won (RFC 9700 §4.14.2, RFC 6749 §4.1.2). Flushes, never com
 """
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import JSON, ColumnElement, and_, bindparam, delete, text, update
 from sqlmodel import Session, col, select
@@ -110,7 +111,7 @@ _CONSUME = (
 # tells reuse (RFC 9700 §4.14.2), grace and every error apart. A rotation also records
 # the status-list index of the access token it is about to issue (`statuslists`). A family
 # bound to a DPoP key (RFC 9449 §5) rotates only for a proof of that key (`:dpop_jkt`).
-_ROTATE_IN_ONE_STATEMENT = text(
+ROTATE_IN_ONE_STATEMENT = text(
     """
     WITH presented AS (
         SELECT t.token_hash, t.created_at AS token_created_at,
@@ -194,6 +195,58 @@ class Rotation:
     rotated: bool
 
 
+def rotation_parameters(
+    token_hash: str,
+    new_hash: str,
+    client_id: str,
+    now: datetime,
+    idle_expires_at: datetime | None,
+    status: StatusReference,
+    dpop_jkt: str | None,
+) -> dict[str, Any]:
+    """`ROTATE_IN_ONE_STATEMENT`'s parameters (run by a session, or on the event loop)."""
+    return {
+        "dpop_jkt": dpop_jkt,
+        "status_list": status.list_id,
+        "status_idx": status.idx,
+        "hash": token_hash,
+        "new_hash": new_hash,
+        "client_id": client_id,
+        "now": now,
+        "idle_expires_at": idle_expires_at,
+    }
+
+
+def rotation_from_row(row: Any) -> Rotation:
+    """What `ROTATE_IN_ONE_STATEMENT` found. Its moments in UTC (as `UtcDateTime` reads
+    them; psycopg alone answers in the session's time zone)."""
+    token = RefreshTokenRow(
+        token_hash=row.token_hash,
+        family_id=row.family_id,
+        created_at=_utc(row.token_created_at),
+        expires_at=_utc(row.token_expires_at),
+        consumed_at=_utc(row.consumed_at),
+    )
+    family = FamilyRow(
+        id=row.family_id,
+        client_id=row.client_id,
+        user_id=row.user_id,
+        session_id=row.session_id,
+        scope=row.scope,
+        auth_time=_utc(row.auth_time),
+        created_at=_utc(row.family_created_at),
+        expires_at=_utc(row.family_expires_at),
+        revoked_at=_utc(row.revoked_at),
+        audience=row.audience,
+        dpop_jkt=row.dpop_jkt,
+    )
+    return Rotation(token, family, row.disabled, row.rotated == 1)
+
+
+def _utc(moment: datetime | None) -> Any:
+    return None if moment is None else moment.astimezone(UTC)
+
+
 class RefreshTokenRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
@@ -214,40 +267,11 @@ class RefreshTokenRepository:
     ) -> Rotation | None:
         """PostgreSQL only (`rotates_in_one_statement`); None if no such token.
         `dpop_jkt`: the key of the request's DPoP proof, if it sent one."""
-        parameters = {
-            "dpop_jkt": dpop_jkt,
-            "status_list": status.list_id,
-            "status_idx": status.idx,
-            "hash": token_hash,
-            "new_hash": new_hash,
-            "client_id": client_id,
-            "now": now,
-            "idle_expires_at": idle_expires_at,
-        }
-        row = self.session.connection().execute(_ROTATE_IN_ONE_STATEMENT, parameters).first()
-        if row is None:
-            return None
-        token = RefreshTokenRow(
-            token_hash=row.token_hash,
-            family_id=row.family_id,
-            created_at=row.token_created_at,
-            expires_at=row.token_expires_at,
-            consumed_at=row.consumed_at,
+        parameters = rotation_parameters(
+            token_hash, new_hash, client_id, now, idle_expires_at, status, dpop_jkt
         )
-        family = FamilyRow(
-            id=row.family_id,
-            client_id=row.client_id,
-            user_id=row.user_id,
-            session_id=row.session_id,
-            scope=row.scope,
-            auth_time=row.auth_time,
-            created_at=row.family_created_at,
-            expires_at=row.family_expires_at,
-            revoked_at=row.revoked_at,
-            audience=row.audience,
-            dpop_jkt=row.dpop_jkt,
-        )
-        return Rotation(token, family, row.disabled, row.rotated == 1)
+        row = self.session.connection().execute(ROTATE_IN_ONE_STATEMENT, parameters).first()
+        return None if row is None else rotation_from_row(row)
 
     def add(self, token: RefreshToken) -> None:
         """Inserted at once (no unit of work); `token` is not attached to the session."""

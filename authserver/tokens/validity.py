@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Select, bindparam, exists, select
 from sqlmodel import Session
 
-from authserver.async_reads import AsyncReads
+from authserver.async_db import AsyncDatabase
 from authserver.clients.models import Client
 from authserver.tokens.models import RevokedAccessToken, TokenFamily
 from authserver.users.models import User
@@ -63,7 +63,7 @@ class ActiveFamily:
 class StateQuestion:
     """The one round trip that tells whether a verified access token is still active:
     a prebuilt statement and its parameters; `answer` reads its row. Asked through a
-    session (`token_state`) or on the event loop (`authserver.async_reads`)."""
+    session (`token_state`) or on the event loop (`authserver.async_db`)."""
 
     statement: Select[Any]
     parameters: dict[str, Any]
@@ -107,9 +107,9 @@ def token_state(db: Session, claims: dict[str, Any], now: datetime) -> ActiveFam
 
 
 async def token_state_on_loop(
-    reads: AsyncReads, claims: dict[str, Any], now: datetime
+    reads: AsyncDatabase, claims: dict[str, Any], now: datetime
 ) -> ActiveFamily | None:
-    """`token_state`, asked on the event loop (PostgreSQL only: `authserver.async_reads`)."""
+    """`token_state`, asked on the event loop (PostgreSQL only: `authserver.async_db`)."""
     question = state_question(claims, now)
     if question is None:
         return None

@@ -1,5 +1,5 @@
 """/introspect of a JWT access token, by a client the server holds in memory, is answered
-on the event loop when PostgreSQL serves (authserver.async_reads: the token's state read
+on the event loop when PostgreSQL serves (authserver.async_db: the token's state read
 with psycopg's async connection, no worker thread, no SQLAlchemy). RFC 7662 §2.2: the
 answers must be exactly those of the thread path, for every state a token can be in.
 

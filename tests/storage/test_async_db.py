@@ -1,26 +1,29 @@
-"""authserver.async_reads: the event loop's one-statement reads on PostgreSQL, against the
+"""authserver.async_db: PostgreSQL on the event loop (reads and short transactions), against the
 real server: rows by column name, connections reused, a connection PostgreSQL ended
 replaced, an unreachable server a storage outage at once (503), never a wait."""
 
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import Any
 
 import psycopg
 import pytest
-from sqlalchemy import text
+from sqlalchemy import bindparam, text
 
-from authserver import async_reads
-from authserver.async_reads import AsyncReads, AsyncReadsClosedError
+from authserver import async_db
+from authserver.async_db import AsyncDatabase, AsyncDatabaseClosedError
+from authserver.clock import utcnow
 from authserver.db import Database, is_storage_outage
+from authserver.tokens.models import RevokedAccessToken
 from authserver.tokens.validity import _SERVICE_TOKEN_STATE
 from tests.factories import make_client
 
 UNREACHABLE = "postgresql+psycopg://postgres@127.0.0.1:1/nothing-listens-here"
 
 
-def run_with(reads: AsyncReads, work: Callable[[], Awaitable[Any]]) -> Any:
+def run_with(reads: AsyncDatabase, work: Callable[[], Awaitable[Any]]) -> Any:
     """`work` on a fresh event loop that `reads` is opened on and closed after."""
 
     async def main() -> Any:
@@ -54,10 +57,10 @@ def end_other_backends(database: Database) -> None:
     database.engine.dispose()
 
 
-def test_sqlite_has_no_async_reads(sqlite_url: str) -> None:
+def test_sqlite_has_no_async_db(sqlite_url: str) -> None:
     database = Database(sqlite_url)
     try:
-        assert AsyncReads.for_database(database) is None
+        assert AsyncDatabase.for_database(database) is None
     finally:
         database.dispose()
 
@@ -66,7 +69,7 @@ def test_sqlite_has_no_async_reads(sqlite_url: str) -> None:
 @pytest.mark.postgresql
 def test_a_read_answers_the_prebuilt_statement_with_columns_by_name(database: Database) -> None:
     client, _ = make_client(database)
-    reads = AsyncReads.for_database(database)
+    reads = AsyncDatabase.for_database(database)
     assert reads is not None
 
     async def work() -> tuple[Any, Any]:
@@ -84,7 +87,7 @@ def test_a_read_answers_the_prebuilt_statement_with_columns_by_name(database: Da
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 @pytest.mark.postgresql
 def test_concurrent_reads_hold_at_most_the_pools_connections(database: Database) -> None:
-    reads = AsyncReads(database, size=2)
+    reads = AsyncDatabase(database, size=2)
     before = backends_of_this_database(database)
     seen: list[int] = []
 
@@ -102,14 +105,14 @@ def test_concurrent_reads_hold_at_most_the_pools_connections(database: Database)
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 @pytest.mark.postgresql
 def test_reads_need_the_pool_opened_on_the_running_loop(database: Database) -> None:
-    reads = AsyncReads.for_database(database)
+    reads = AsyncDatabase.for_database(database)
     assert reads is not None
     assert not reads.ready
     parameters = {"jti": "x", "client_id": "y"}
-    with pytest.raises(AsyncReadsClosedError):
+    with pytest.raises(AsyncDatabaseClosedError):
         asyncio.run(reads.first(_SERVICE_TOKEN_STATE, parameters))  # never opened
     run_with(reads, lambda: reads.first(_SERVICE_TOKEN_STATE, parameters))
-    with pytest.raises(AsyncReadsClosedError):
+    with pytest.raises(AsyncDatabaseClosedError):
         asyncio.run(reads.first(_SERVICE_TOKEN_STATE, parameters))  # closed
 
 
@@ -120,8 +123,8 @@ def test_a_connection_ended_while_idle_is_replaced_without_failing_the_read(
 ) -> None:
     """As the thread path pings a connection idle for 5 s: here every pooled connection
     counts as idle, so the read that finds it ended is tried once on a new one."""
-    monkeypatch.setattr(async_reads, "PING_AFTER_IDLE_SECONDS", 0.0)
-    reads = AsyncReads(database, size=1)
+    monkeypatch.setattr(async_db, "PING_AFTER_IDLE_SECONDS", 0.0)
+    reads = AsyncDatabase(database, size=1)
     parameters = {"jti": "x", "client_id": "y"}
 
     async def work() -> Any:
@@ -137,7 +140,7 @@ def test_a_connection_ended_while_idle_is_replaced_without_failing_the_read(
 def test_a_connection_ended_while_busy_fails_one_read_as_an_outage_then_recovers(
     database: Database,
 ) -> None:
-    reads = AsyncReads(database, size=1)
+    reads = AsyncDatabase(database, size=1)
     parameters = {"jti": "x", "client_id": "y"}
 
     async def work() -> tuple[BaseException | None, Any]:
@@ -158,7 +161,7 @@ def test_a_connection_ended_while_busy_fails_one_read_as_an_outage_then_recovers
 def test_an_unreachable_server_is_an_outage_at_once_not_a_wait() -> None:
     database = Database(UNREACHABLE)
     try:
-        reads = AsyncReads(database)
+        reads = AsyncDatabase(database)
         started = time.monotonic()
         with pytest.raises(psycopg.OperationalError) as raised:
             run_with(
@@ -168,3 +171,84 @@ def test_an_unreachable_server_is_an_outage_at_once_not_a_wait() -> None:
         assert time.monotonic() - started < 2
     finally:
         database.dispose()
+
+
+# --- transactions ---------------------------------------------------------------------
+
+_REVOKED = RevokedAccessToken.__table__  # type: ignore[attr-defined]
+_DENY = _REVOKED.insert().values(jti=bindparam("jti"), expires_at=bindparam("expires_at"))
+_DENIED_RETURNING = _DENY.returning(_REVOKED.c.jti)
+
+
+def denied(database: Database, jti: str) -> bool:
+    with database.reading() as session:
+        return session.get(RevokedAccessToken, jti) is not None
+
+
+def deny_row(jti: str) -> dict[str, Any]:
+    return {"jti": jti, "expires_at": utcnow() + timedelta(minutes=5)}
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+@pytest.mark.postgresql
+def test_a_committed_transaction_stores_its_first_statement_and_the_rest(
+    database: Database,
+) -> None:
+    db = AsyncDatabase(database, size=1)
+
+    async def work() -> Any:
+        async with db.transaction() as transaction:
+            row = await transaction.first(_DENIED_RETURNING, deny_row("first"))
+            await transaction.commit([(_DENY, deny_row("second")), (_DENY, deny_row("third"))])
+            return row
+
+    assert run_with(db, work).jti == "first"
+    assert all(denied(database, jti) for jti in ("first", "second", "third"))
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+@pytest.mark.postgresql
+def test_a_transaction_left_without_commit_is_rolled_back_and_its_connection_reused(
+    database: Database,
+) -> None:
+    db = AsyncDatabase(database, size=1)
+
+    async def work() -> Any:
+        async with db.transaction() as transaction:
+            await transaction.first(_DENIED_RETURNING, deny_row("abandoned"))
+        # The same (only) connection, idle again, with no transaction left open.
+        return await db.first(_SERVICE_TOKEN_STATE, {"jti": "abandoned", "client_id": "y"})
+
+    assert run_with(db, work).denied is False
+    assert not denied(database, "abandoned")
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+@pytest.mark.postgresql
+def test_an_exception_inside_a_transaction_rolls_it_back(database: Database) -> None:
+    db = AsyncDatabase(database, size=1)
+
+    async def work() -> None:
+        async with db.transaction() as transaction:
+            await transaction.first(_DENIED_RETURNING, deny_row("interrupted"))
+            raise LookupError("the request failed after the first statement")
+
+    with pytest.raises(LookupError):
+        run_with(db, work)
+    assert not denied(database, "interrupted")
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+@pytest.mark.postgresql
+def test_a_failing_commit_stores_nothing(database: Database) -> None:
+    """The second round trip fails (a duplicate key): the first statement is undone too."""
+    db = AsyncDatabase(database, size=1)
+
+    async def work() -> None:
+        async with db.transaction() as transaction:
+            await transaction.first(_DENIED_RETURNING, deny_row("before"))
+            await transaction.commit([(_DENY, deny_row("twice")), (_DENY, deny_row("twice"))])
+
+    with pytest.raises(psycopg.errors.UniqueViolation):
+        run_with(db, work)
+    assert not denied(database, "before") and not denied(database, "twice")

@@ -1,0 +1,132 @@
+"""The two hottest storage paths, answered on the event loop when PostgreSQL serves
+(`authserver.async_db`), for a client held in memory: introspecting a JWT access token
+(RFC 7662) and rotating a refresh token (RFC 6749 §6, RFC 9700 §4.14.2).
+
+Each does its I/O first, on the event loop, then runs Authlib's endpoint or grant just
+as the thread path does, with that I/O's answer and no session. The rules stay where
+they are: `tokens.validity` decides a token's state, `ROTATE_IN_ONE_STATEMENT`
+(tokens/repository.py) a rotation, and the grant everything else.
+
+- Introspection: the client authenticated first (nothing is read for a stranger), the
+  token verified in memory, its state read in one round trip.
+- Refresh, the common case only (`rotates_at_once`: no narrowing, a rotating client, no
+  DPoP proof to record): `BEGIN` and the rotation statement in one round trip, the
+  grant's answer built in memory, its audit row and `COMMIT` in a second. Anything but a
+  rotation (no such token, reuse, expiry, a revoked family, the grace rule...) is rolled
+  back untouched and handed to the thread path, which decides it in its transaction as
+  before; so is any answer but a 200. The client is authenticated (and rate-limited)
+  once either way.
+"""
+
+from starlette.responses import Response
+
+from authserver.async_db import AsyncDatabase
+from authserver.audit.events import INSERT_EVENT_ROW
+from authserver.clock import utcnow
+from authserver.errors import OAuth2Error
+from authserver.grants.refresh_token import (
+    MAX_TOKEN_LENGTH,
+    RefreshTokenGrant,
+    presented_token,
+    rotates_at_once,
+)
+from authserver.oauth import AuthorizationServer, FormRequest, unexpected_error_response
+from authserver.opaque import new_opaque_secret, opaque_hash
+from authserver.profiles.fapi2 import dpop_required
+from authserver.tokens.endpoints import IntrospectionEndpoint
+from authserver.tokens.lookup import find_access_token_on_loop
+from authserver.tokens.repository import (
+    ROTATE_IN_ONE_STATEMENT,
+    rotation_from_row,
+    rotation_parameters,
+)
+
+
+async def introspect_on_loop(
+    server: AuthorizationServer, request: FormRequest, database: AsyncDatabase
+) -> Response:
+    """/introspect of a JWT access token by a client held in memory."""
+    endpoint = IntrospectionEndpoint
+    try:
+        try:
+            request.authenticated_client = server.authenticate_client(
+                request, endpoint.CLIENT_AUTH_METHODS, endpoint.ENDPOINT_NAME
+            )
+        except OAuth2Error as error:
+            return server.handle_error_response(request, error)
+        value = request.form["token"]
+        found = await find_access_token_on_loop(
+            database, server.keyring, server.settings, value, utcnow()
+        )
+        request.prefetched_token = (value, found)
+        return server.create_endpoint_response(endpoint.ENDPOINT_NAME, request)
+    except Exception as error:  # noqa: BLE001 - a fixed 500, or 503 when storage is down
+        return unexpected_error_response(endpoint.ENDPOINT_NAME, error)
+
+
+async def refresh_on_loop(
+    server: AuthorizationServer, request: FormRequest, database: AsyncDatabase
+) -> Response | None:
+    """A refresh token grant without a DPoP proof, by a client held in memory: its
+    answer, or None for the thread path (`server.token_response`) to decide it."""
+    try:
+        client = server.authenticate_client(request, RefreshTokenGrant.TOKEN_ENDPOINT_AUTH_METHODS)
+    except OAuth2Error as error:
+        return server.handle_error_response(request, error)
+    request.authenticated_client = client
+    token = request.form.get("refresh_token")
+    if (
+        not token
+        or len(token) > MAX_TOKEN_LENGTH
+        or not client.check_grant_type(RefreshTokenGrant.GRANT_TYPE)
+        or dpop_required(client, server.settings)
+        or not rotates_at_once(request, client, server.settings)
+        or not server.statuses.ready()
+    ):
+        return None
+    request.status = server.statuses.take()
+    try:
+        return await _rotate(server, request, database, client.client_id, token)
+    except Exception as error:  # noqa: BLE001 - a fixed 500, or 503 when storage is down
+        return unexpected_error_response("token", error)
+
+
+async def _rotate(
+    server: AuthorizationServer,
+    request: FormRequest,
+    database: AsyncDatabase,
+    client_id: str,
+    token: str,
+) -> Response | None:
+    assert request.status is not None
+    successor, now = new_opaque_secret(), utcnow()
+    idle_ttl = server.settings.refresh_token_idle_ttl
+    parameters = rotation_parameters(
+        opaque_hash(token),
+        opaque_hash(successor),
+        client_id,
+        now,
+        now + idle_ttl if idle_ttl else None,
+        request.status,
+        None,
+    )
+    async with database.transaction() as transaction:
+        row = await transaction.first(ROTATE_IN_ONE_STATEMENT, parameters)
+        rotation = None if row is None else rotation_from_row(row)
+        if rotation is None or not rotation.rotated:
+            return None  # rolled back: nothing changed
+        request.prefetched_refresh = presented_token(rotation, successor)
+        request.status_recorded = True  # the statement assigned its status index
+        request.deferred_audit = []
+        response = server.create_token_response(request)
+        if response.status_code != 200:
+            _forget_rotation(request)
+            return None  # rolled back
+        await transaction.commit([(INSERT_EVENT_ROW, row) for row in request.deferred_audit])
+        return response
+
+
+def _forget_rotation(request: FormRequest) -> None:
+    request.prefetched_refresh = None
+    request.status_recorded = False
+    request.deferred_audit = None
