@@ -3,6 +3,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 DEV := AUTHSERVER_MODE=development
+# The in-process tests run in this many processes (pytest-xdist), one per core here. Then,
+# in one process: the fuzz run (its summary of cases prints at the end of its session) and
+# the end-to-end tests (tests/e2e), whose servers run workers of their own.
+TEST_PROCESSES ?= 2
 
 .PHONY: run test lint bench drills fleet clean
 
@@ -27,7 +31,8 @@ run: $(VENV)/.installed
 
 test: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_PROCESSES) --ignore=tests/e2e --ignore=tests/fuzz
+	$(BIN)/pytest tests/fuzz tests/e2e
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .

@@ -3,7 +3,8 @@
     .venv/bin/python bench/compare.py          # or: BENCH_PARTS=peer bash bench/run.sh
 
 Both servers run on loopback for the whole run, with the same RSA-2048 key and the same
-client: authserver `serve --workers 2 --no-access-log` on SQLite, node-oidc-provider 8.8.1
+client: authserver `serve --workers 2 --no-access-log` on SQLite (or on the empty database
+BENCH_OUR_DATABASE_URL names, e.g. PostgreSQL), node-oidc-provider 8.8.1
 (bench/peer, `npm ci`) with 2 cluster workers. Each of BENCH_ROUNDS rounds waits for a quiet
 machine, runs `openssl speed -multi $(nproc) rsa2048` with both servers idle, fetches fresh
 tokens, then measures every endpoint on both servers (warm-up, then BENCH_SECONDS of wrk),
@@ -45,6 +46,7 @@ from compare_servers import (
     Server,
     ServerError,
     export_signing_key,
+    our_database_kind,
     prepare_ours,
     start_ours,
 )
@@ -362,6 +364,7 @@ def assemble(
         "machine": machine,
         "config": asdict(bench.config) | {"out": str(bench.config.out)},
         "peer_store": "redis" if bench.peer_has_redis else "memory",
+        "our_database": our_database_kind(),
         "endpoints": endpoints,
         "responses": responses,
         "rounds": rounds,

@@ -206,7 +206,8 @@ def notes(result: dict[str, Any]) -> list[str]:
     responses, logs = result["responses"], result["server_log_problems"]
     found = [
         "introspection: ours introspects client_credentials JWTs (an RS256 verification and "
-        "one SQLite lookup), asked by a client created with --introspect; the peer opaque "
+        f"one {result.get('our_database', 'SQLite')} lookup), asked by a client created with "
+        "--introspect; the peer opaque "
         f"tokens for {OPAQUE_AUDIENCE} (one {result['peer_store']} lookup), asked by their own "
         "client (its JWT access tokens are not stored: it would answer active:false)",
         f"userinfo, peer: {USERINFO_NOT_FOR_PEER}",

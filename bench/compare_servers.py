@@ -139,12 +139,24 @@ def authserver_command(name: str) -> str:
     return str(Path(sys.executable).parent / name)
 
 
+def our_database_url(workdir: Path) -> str:
+    """BENCH_OUR_DATABASE_URL (an empty database the caller made, e.g. on PostgreSQL), else
+    a SQLite file in the run's directory."""
+    return os.environ.get("BENCH_OUR_DATABASE_URL") or f"sqlite:///{workdir / 'authserver.db'}"
+
+
+def our_database_kind() -> str:
+    url = os.environ.get("BENCH_OUR_DATABASE_URL") or "sqlite"
+    return "PostgreSQL" if url.startswith("postgresql") else "SQLite"
+
+
 def our_environment(workdir: Path) -> dict[str, str]:
-    """Defaults for everything, but a development-mode SQLite database and key directory."""
+    """Defaults for everything, but a development-mode database (`our_database_url`) and
+    key directory."""
     environment = {k: v for k, v in os.environ.items() if not k.startswith("AUTHSERVER_")}
     environment |= {
         "AUTHSERVER_MODE": "development",
-        "AUTHSERVER_DATABASE_URL": f"sqlite:///{workdir / 'authserver.db'}",
+        "AUTHSERVER_DATABASE_URL": our_database_url(workdir),
         "AUTHSERVER_KEYS_DIR": str(workdir / "keys"),
         # One client makes every request, and the peer has no rate limit.
         "AUTHSERVER_CLIENT_RATE_LIMIT": "0",
