@@ -69,6 +69,19 @@ def database_url(request: pytest.FixtureRequest) -> str:
     return request.getfixturevalue(f"{request.param}_url")
 
 
+def end_other_backends(database: Database) -> None:
+    """PostgreSQL ends every other connection to the database (a failover, a restart), the
+    servers' pooled ones included; the test's own pool is emptied too."""
+    with database.reading() as session:
+        session.execute(
+            text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        )
+    database.engine.dispose()
+
+
 def database_for_a_test(url: str) -> Iterator[Database]:
     """For a fixture to `yield from`: the migrated database at `url`, emptied afterwards."""
     database = Database(url)

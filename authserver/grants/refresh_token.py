@@ -39,6 +39,7 @@ from authserver.opaque import new_opaque_secret, opaque_hash
 from authserver.profiles.fapi2 import rotates_refresh_tokens
 from authserver.scopes import parse_scope
 from authserver.settings import Settings
+from authserver.statuslists.allocation import StatusReference
 from authserver.tokens.families import issue_refresh_token
 from authserver.tokens.models import RefreshToken, TokenFamily
 from authserver.tokens.repository import (
@@ -47,6 +48,7 @@ from authserver.tokens.repository import (
     RefreshTokenRepository,
     RefreshTokenRow,
     Rotation,
+    rotation_parameters,
 )
 from authserver.tokens.validity import family_is_good
 
@@ -89,6 +91,29 @@ def rotates_at_once(request: Any, client: Any, settings: Settings) -> bool:
     return not narrowing and rotates_refresh_tokens(client, settings)
 
 
+def rotation_of(
+    settings: Settings,
+    token_hash: str,
+    client_id: str,
+    status: StatusReference,
+    dpop_jkt: str | None,
+) -> tuple[str, dict[str, Any]]:
+    """A new successor secret, and the parameters of `ROTATE_IN_ONE_STATEMENT` that
+    rotate the presented token into it now."""
+    successor, now = new_opaque_secret(), utcnow()
+    idle_ttl = settings.refresh_token_idle_ttl
+    parameters = rotation_parameters(
+        token_hash,
+        opaque_hash(successor),
+        client_id,
+        now,
+        now + idle_ttl if idle_ttl else None,
+        status,
+        dpop_jkt,
+    )
+    return successor, parameters
+
+
 def presented_token(rotation: Rotation, successor: str) -> PresentedRefreshToken:
     """The token the statement found; its successor when it rotated it."""
     user = Subject(rotation.family.user_id, rotation.user_disabled)
@@ -128,18 +153,15 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         """The common case on PostgreSQL, in one round trip: if every rule holds, the
         token is consumed and its successor minted; else nothing is, and
         `create_token_response` decides as for any other token."""
-        client = self.request.client
-        successor, now = new_opaque_secret(), utcnow()
-        idle_ttl = self.server.settings.refresh_token_idle_ttl
-        rotation = tokens.rotate_in_one_statement(
+        dpop = self.request.dpop
+        successor, parameters = rotation_of(
+            self.server.settings,
             token_hash,
-            opaque_hash(successor),
-            client.client_id,
-            now,
-            now + idle_ttl if idle_ttl else None,
+            self.request.client.client_id,
             self.request.status,
-            self.request.dpop.jkt if self.request.dpop is not None else None,
+            dpop.jkt if dpop is not None else None,
         )
+        rotation = tokens.rotate_in_one_statement(parameters)
         if rotation is None:
             return None
         # The rotation recorded the new access token's status index with it.

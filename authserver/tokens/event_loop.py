@@ -18,6 +18,8 @@ they are: `tokens.validity` decides a token's state, `ROTATE_IN_ONE_STATEMENT`
   once either way.
 """
 
+from typing import Any
+
 from starlette.responses import Response
 
 from authserver.async_db import AsyncDatabase
@@ -29,17 +31,14 @@ from authserver.grants.refresh_token import (
     RefreshTokenGrant,
     presented_token,
     rotates_at_once,
+    rotation_of,
 )
 from authserver.oauth import AuthorizationServer, FormRequest, unexpected_error_response
-from authserver.opaque import new_opaque_secret, opaque_hash
+from authserver.opaque import opaque_hash
 from authserver.profiles.fapi2 import dpop_required
 from authserver.tokens.endpoints import IntrospectionEndpoint
 from authserver.tokens.lookup import find_access_token_on_loop
-from authserver.tokens.repository import (
-    ROTATE_IN_ONE_STATEMENT,
-    rotation_from_row,
-    rotation_parameters,
-)
+from authserver.tokens.repository import ROTATE_IN_ONE_STATEMENT, rotation_from_row
 
 
 async def introspect_on_loop(
@@ -84,9 +83,12 @@ async def refresh_on_loop(
         or not server.statuses.ready()
     ):
         return None
-    request.status = server.statuses.take()
+    request.status = status = server.statuses.take()
     try:
-        return await _rotate(server, request, database, client.client_id, token)
+        successor, parameters = rotation_of(
+            server.settings, opaque_hash(token), client.client_id, status, None
+        )
+        return await _rotate(server, request, database, successor, parameters)
     except Exception as error:  # noqa: BLE001 - a fixed 500, or 503 when storage is down
         return unexpected_error_response("token", error)
 
@@ -95,21 +97,10 @@ async def _rotate(
     server: AuthorizationServer,
     request: FormRequest,
     database: AsyncDatabase,
-    client_id: str,
-    token: str,
+    successor: str,
+    parameters: dict[str, Any],
 ) -> Response | None:
-    assert request.status is not None
-    successor, now = new_opaque_secret(), utcnow()
-    idle_ttl = server.settings.refresh_token_idle_ttl
-    parameters = rotation_parameters(
-        opaque_hash(token),
-        opaque_hash(successor),
-        client_id,
-        now,
-        now + idle_ttl if idle_ttl else None,
-        request.status,
-        None,
-    )
+    """The rotation's transaction: committed with the grant's answer, or rolled back."""
     async with database.transaction() as transaction:
         row = await transaction.first(ROTATE_IN_ONE_STATEMENT, parameters)
         rotation = None if row is None else rotation_from_row(row)

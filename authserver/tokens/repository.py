@@ -204,7 +204,8 @@ def rotation_parameters(
     status: StatusReference,
     dpop_jkt: str | None,
 ) -> dict[str, Any]:
-    """`ROTATE_IN_ONE_STATEMENT`'s parameters (run by a session, or on the event loop)."""
+    """`ROTATE_IN_ONE_STATEMENT`'s parameters (run by a session, or on the event loop);
+    `dpop_jkt`: the key of the request's DPoP proof, if it sent one."""
     return {
         "dpop_jkt": dpop_jkt,
         "status_list": status.list_id,
@@ -255,21 +256,9 @@ class RefreshTokenRepository:
     def rotates_in_one_statement(self) -> bool:
         return self.session.get_bind().dialect.name == "postgresql"
 
-    def rotate_in_one_statement(
-        self,
-        token_hash: str,
-        new_hash: str,
-        client_id: str,
-        now: datetime,
-        idle_expires_at: datetime | None,
-        status: StatusReference,
-        dpop_jkt: str | None = None,
-    ) -> Rotation | None:
+    def rotate_in_one_statement(self, parameters: dict[str, Any]) -> Rotation | None:
         """PostgreSQL only (`rotates_in_one_statement`); None if no such token.
-        `dpop_jkt`: the key of the request's DPoP proof, if it sent one."""
-        parameters = rotation_parameters(
-            token_hash, new_hash, client_id, now, idle_expires_at, status, dpop_jkt
-        )
+        `parameters`: `rotation_parameters`."""
         row = self.session.connection().execute(ROTATE_IN_ONE_STATEMENT, parameters).first()
         return None if row is None else rotation_from_row(row)
 

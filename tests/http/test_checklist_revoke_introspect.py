@@ -14,13 +14,14 @@ from datetime import timedelta
 import pytest
 from fastapi.testclient import TestClient
 from httpx import Response
-from sqlalchemy import text, update
+from sqlalchemy import update
 
 from authserver.clients.repository import ClientRepository
 from authserver.clock import utcnow
 from authserver.db import Database
 from authserver.tokens.models import RefreshToken, TokenFamily
 from authserver.users.models import User
+from tests.conftest import end_other_backends
 from tests.factories import WEB_APP_LOGOUT_URI, make_client
 from tests.flows import Grant
 from tests.http.tokens import assert_oauth_error, basic
@@ -80,14 +81,7 @@ def test_revocation_on_a_dropped_database_connection_is_503_never_200(
     """SECURITY-CHECKLIST "/revoke": storage failure → 503, never 200, with a real fault:
     PostgreSQL ends the server's connections (a failover, a restart) between requests."""
     services = http.app.state.services  # type: ignore[attr-defined]
-    with database.reading() as session:
-        session.execute(
-            text(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
-            )
-        )
-    database.engine.dispose()  # the test's own pooled connections were ended too
+    end_other_backends(database)
     response = revoke(http, grant, grant.refresh_token)
     assert response.status_code != 200, "a revocation that did not happen was acknowledged"
     assert_unavailable(response)

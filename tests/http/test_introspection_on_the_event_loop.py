@@ -11,11 +11,10 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import text
 
 from authserver.db import Database
 from authserver.settings import Settings
-from tests.conftest import make_settings
+from tests.conftest import end_other_backends, make_settings
 from tests.factories import make_client
 from tests.flows import Grant
 from tests.http.test_checklist_revoke_introspect import (
@@ -97,14 +96,7 @@ def test_connections_ended_by_postgresql_cost_at_most_one_503_then_recover(
     answered truly or with 503 temporarily_unavailable (never a 500, never a wrong
     answer), and the one after it truly, on a new connection."""
     assert is_active(http, introspector, grant.access_token)
-    with database.reading() as session:
-        session.execute(
-            text(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
-            )
-        )
-    database.engine.dispose()
+    end_other_backends(database)
     response = http.post("/introspect", data={"token": grant.access_token}, headers=introspector)
     if response.status_code != 200:
         assert_unavailable(response)

@@ -18,6 +18,7 @@ from authserver.clock import utcnow
 from authserver.db import Database, is_storage_outage
 from authserver.tokens.models import RevokedAccessToken
 from authserver.tokens.validity import _SERVICE_TOKEN_STATE
+from tests.conftest import end_other_backends
 from tests.factories import make_client
 
 UNREACHABLE = "postgresql+psycopg://postgres@127.0.0.1:1/nothing-listens-here"
@@ -44,17 +45,6 @@ def backends_of_this_database(database: Database) -> int:
                 "WHERE datname = current_database() AND pid <> pg_backend_pid()"
             )
         ).scalar_one()
-
-
-def end_other_backends(database: Database) -> None:
-    with database.reading() as session:
-        session.execute(
-            text(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
-            )
-        )
-    database.engine.dispose()
 
 
 def test_sqlite_has_no_async_db(sqlite_url: str) -> None:
