@@ -144,7 +144,7 @@ def _run_variant(result: DrillResult, variant: str, quick: bool, rng: random.Ran
         exchanges = traffic.exchanges
         _check_serving(result, prefix, exchanges, killed_at)
         _check_tokens(result, prefix, server.base_url, seed, traffic, broke, repaired_at)
-        _figure_readiness(result, prefix, exchanges, broke, repaired_at)
+        _figure_readiness(result, prefix, exchanges, broke, repaired_at, killed_at)
         result.figure(
             prefix + "scheduled rotation failures logged", log_while_broken.count(SCHEDULED_FAILURE)
         )
@@ -369,11 +369,7 @@ def _check_serving(
     result: DrillResult, prefix: str, exchanges: list[Exchange], killed_at: float
 ) -> None:
     """Every answer 200, but for requests the killed worker held (no answer at all)."""
-    lost = [
-        e
-        for e in exchanges
-        if e.status is None and e.started <= killed_at + 1.0 and e.ended >= killed_at
-    ]
+    lost = _lost_with_the_killed_worker(exchanges, killed_at)
     bad = [e for e in exchanges if e.kind != "readyz" and e.status != 200 and e not in lost]
     result.figure(prefix + "requests lost with the killed worker", len(lost))
     result.require(not bad, f"{prefix}{len(bad)} answers other than 200: {status_counts(bad)}")
@@ -410,11 +406,30 @@ def _check_tokens(
     result.require(inactive == 0, f"{prefix}{inactive} tokens signed while broken are inactive")
 
 
+def _lost_with_the_killed_worker(exchanges: list[Exchange], killed_at: float) -> list[Exchange]:
+    """Requests in flight on the worker the drill killed: no answer at all."""
+    return [
+        e
+        for e in exchanges
+        if e.status is None and e.started <= killed_at + 1.0 and e.ended >= killed_at
+    ]
+
+
 def _figure_readiness(
-    result: DrillResult, prefix: str, exchanges: list[Exchange], broke: float, repaired: float
+    result: DrillResult,
+    prefix: str,
+    exchanges: list[Exchange],
+    broke: float,
+    repaired: float,
+    killed_at: float,
 ) -> None:
+    # A probe the killed worker held got no answer, like any request it held: not a
+    # readiness answer at all (_check_serving counts those).
+    lost = _lost_with_the_killed_worker(exchanges, killed_at)
     probes = [
-        e for e in exchanges if e.kind == "readyz" and broke < e.started and e.ended < repaired
+        e
+        for e in exchanges
+        if e.kind == "readyz" and broke < e.started and e.ended < repaired and e not in lost
     ]
     statuses = status_counts(probes)
     result.figure(
