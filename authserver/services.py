@@ -51,8 +51,13 @@ class Services:
     sealer: Sealer
     # Single-use `jti`s: client assertions (RFC 7523) and DPoP proofs (RFC 9449).
     replay: ReplayGuard
-    # PostgreSQL: the hot paths' one-statement reads on the event loop (None on SQLite).
+    # PostgreSQL: the hot paths' statements on the event loop (None on SQLite).
     async_db: AsyncDatabase | None
+
+    def ready_async_db(self) -> AsyncDatabase | None:
+        """`async_db` when it is open on the running event loop (the app's lifespan)."""
+        database = self.async_db
+        return database if database is not None and database.ready else None
 
 
 def open_key_store(settings: Settings, database: Database) -> KeyStore:

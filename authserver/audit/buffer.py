@@ -15,7 +15,7 @@ import threading
 from collections import deque
 from datetime import datetime, timedelta
 
-from authserver.audit.events import AUDIT_TABLE, Row, announce_event
+from authserver.audit.events import INSERT_EVENT_ROW, Row, announce_event
 from authserver.audit.events import log as audit_log
 from authserver.clock import utcnow
 from authserver.context import RequestContext, current_context
@@ -59,7 +59,7 @@ class AuditBuffer:
                 return written
             try:
                 with self._database.transaction() as db:
-                    db.execute(AUDIT_TABLE.insert(), batch)
+                    db.execute(INSERT_EVENT_ROW, batch)
             except Exception:
                 with self._lock:
                     self._queue.extendleft(reversed(batch))

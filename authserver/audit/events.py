@@ -28,11 +28,11 @@ from authserver.metrics import count_event
 
 log = logging.getLogger("authserver.audit")
 
-# Core inserts: the ORM's bulk path costs several times more per row.
+# Core inserts: the ORM's bulk path costs several times more per row. One statement for
+# every writer (a request's transaction, the batching `AuditBuffer`, the event loop's
+# transaction in `authserver.async_db`), with the columns of every row `prepare_event`
+# makes each bound by name, so it compiles the same whatever executes it.
 AUDIT_TABLE = AuditEvent.__table__  # type: ignore[attr-defined]
-_INSERT_EVENT = AUDIT_TABLE.insert()
-# The columns of every row `prepare_event` makes, each bound by name: for a connection
-# without SQLAlchemy's execution (`authserver.async_db`), which compiles it once.
 ROW_COLUMNS = (
     "occurred_at",
     "event",
@@ -109,7 +109,7 @@ def record_event(
     row = prepare_event(event, user_id=user_id, username=username, client_id=client_id, **details)
     # Core, on the transaction's connection: the ORM's bulk-insert path costs more than
     # the row's round trip.
-    db.connection().execute(_INSERT_EVENT, row)
+    db.connection().execute(INSERT_EVENT_ROW, row)
 
 
 def note_event(event: str, *, client_id: str | None = None, **details: object) -> None:

@@ -30,11 +30,10 @@ async def introspect(request: Request) -> Response:
 async def introspection_response(services: Services, oauth_request: FormRequest) -> Response:
     """A JWT access token introspected by a client held in memory is answered on the event
     loop when PostgreSQL serves (`tokens.event_loop`); anything else in a thread."""
-    database, server = services.async_db, services.oauth
+    database, server = services.ready_async_db(), services.oauth
     token = oauth_request.form.get("token")
     if (
         database is not None
-        and database.ready
         and token
         and looks_like_access_token(token)
         and server.holds_client_of(oauth_request)

@@ -34,11 +34,10 @@ async def token_response(services: Services, oauth_request: FormRequest) -> Resp
         return response
     if grant_type in SELF_CONTAINED_GRANTS and server.knows_client_of(oauth_request):
         return server.token_response(oauth_request)
-    database = services.async_db
+    database = services.ready_async_db()
     if (
         grant_type == "refresh_token"
         and database is not None
-        and database.ready
         and server.holds_client_of(oauth_request)
     ):
         # PostgreSQL: the common case in two round trips on the event loop; the thread

@@ -113,7 +113,7 @@ async def _rotate(
         if response.status_code != 200:
             _forget_rotation(request)
             return None  # rolled back
-        await transaction.commit([(INSERT_EVENT_ROW, row) for row in request.deferred_audit])
+        await transaction.commit([(INSERT_EVENT_ROW, event) for event in request.deferred_audit])
         return response
 
 
