@@ -58,6 +58,7 @@ TMPFS_SIZE = "256k"
 FAILED_START = "Process SpawnProcess"
 REPLACEMENT_WAIT_SECONDS = 30.0
 RECOVERY_WAIT_SECONDS = 120.0
+UNMOUNT_WAIT_SECONDS = 5.0
 
 
 def run(quick: bool, rng: random.Random) -> DrillResult:
@@ -252,8 +253,35 @@ def _mount(*arguments: str) -> bool:
 
 
 def _mount_undo(target: str) -> None:
-    with contextlib.suppress(subprocess.SubprocessError, OSError):
-        subprocess.run(["umount", target], capture_output=True, check=False, timeout=30)
+    """Unmount `target`. A worker reading the keyring at that moment makes umount(8) fail
+    with "target is busy" (EBUSY): try again for a while, then detach it lazily (the
+    kernel finishes once the last reader is done), so the directory is writable again and
+    can be removed either way."""
+    deadline = time.monotonic() + UNMOUNT_WAIT_SECONDS
+    while _is_mounted(target) and time.monotonic() < deadline:
+        with contextlib.suppress(subprocess.SubprocessError, OSError):
+            subprocess.run(["umount", target], capture_output=True, check=False, timeout=30)
+        if _is_mounted(target):
+            time.sleep(0.1)
+    if _is_mounted(target):
+        with contextlib.suppress(subprocess.SubprocessError, OSError):
+            subprocess.run(["umount", "--lazy", target], capture_output=True, timeout=30)
+    if _is_mounted(target):
+        raise RuntimeError(f"could not unmount {target}")
+
+
+def _is_mounted(target: str) -> bool:
+    """Whether something is mounted on `target`. Not os.path.ismount: a bind mount of a
+    directory onto itself keeps the device number that function compares."""
+    path = os.path.realpath(target)
+    with open("/proc/self/mountinfo", encoding="utf-8") as mounts:
+        points = {_unescape(line.split()[4]) for line in mounts if line.strip()}
+    return path in points
+
+
+def _unescape(field: str) -> str:
+    """mountinfo writes space, tab, newline and backslash as octal escapes."""
+    return re.sub(r"\\([0-7]{3})", lambda match: chr(int(match.group(1), 8)), field)
 
 
 def _check_rotation_refused(
