@@ -11,7 +11,7 @@ from authserver.clients.repository import ClientRepository
 from authserver.clock import utcnow
 from authserver.db import Database
 from authserver.errors import KeyStoreError
-from authserver.keys.database import DatabaseKeyStore
+from authserver.keys.configured import open_key_store
 from authserver.keys.keyring import KeyRing
 from authserver.keys.rotation import align_signing_keys, ensure_signing_keys
 from authserver.keys.schedule import RotationSchedule
@@ -58,15 +58,6 @@ class Services:
         """`async_db` when it is open on the running event loop (the app's lifespan)."""
         database = self.async_db
         return database if database is not None and database.ready else None
-
-
-def open_key_store(settings: Settings, database: Database) -> KeyStore:
-    """The store AUTHSERVER_KEYS_STORE names: the key directory, or the database."""
-    passphrase = settings.keys_passphrase
-    secret = passphrase.get_secret_value() if passphrase else None
-    if settings.keys_store == "database":
-        return DatabaseKeyStore(database, secret)
-    return FileKeyStore(settings.keys_dir, secret)
 
 
 def prepare_key_store(settings: Settings, database: Database, store: KeyStore) -> None:

@@ -4,52 +4,74 @@ Exit codes: 0 success, 2 usage error, 1 any other failure (one line on stderr).
 """
 
 import getpass
+import importlib
 import os
 import socket
 import sys
 
 import typer
 
-from authserver.cli import (
-    audit,
-    clients,
-    db,
-    demo,
-    keys,
-    outbox,
-    registration_tokens,
-    serve,
-    status_lists,
-    upstreams,
-    users,
-)
 from authserver.context import RequestContext, enter_context, new_request_id
 from authserver.errors import AuthserverError
 
-app = typer.Typer(
-    add_completion=False,
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    help="An OAuth 2.0 / OpenID Connect authorization server.",
-)
-app.command("serve")(serve.serve)
-app.command("demo", help="Ensure the demo client and user exist (development mode).")(demo.demo)
-app.add_typer(db.app, name="db")
-app.add_typer(clients.app, name="clients")
-app.add_typer(users.app, name="users")
-app.add_typer(keys.app, name="keys")
-app.add_typer(audit.app, name="audit")
-app.add_typer(status_lists.app, name="status-lists")
-app.add_typer(outbox.app, name="outbox")
-app.add_typer(registration_tokens.app, name="registration-tokens")
-app.add_typer(upstreams.app, name="upstreams")
+# Each command's module, imported only when that command runs: a command line pays for
+# the domain packages it uses, not for the server's (FastAPI, uvicorn, WebAuthn, ...).
+COMMANDS: dict[str, tuple[str, str]] = {  # name: (module, function)
+    "serve": ("authserver.cli.serve", "serve"),
+    "demo": ("authserver.cli.demo", "demo"),
+}
+GROUPS: dict[str, str] = {  # name: module with a Typer `app`
+    "db": "authserver.cli.db",
+    "clients": "authserver.cli.clients",
+    "users": "authserver.cli.users",
+    "keys": "authserver.cli.keys",
+    "audit": "authserver.cli.audit",
+    "status-lists": "authserver.cli.status_lists",
+    "outbox": "authserver.cli.outbox",
+    "registration-tokens": "authserver.cli.registration_tokens",
+    "upstreams": "authserver.cli.upstreams",
+}
+COMMAND_HELP = {"demo": "Ensure the demo client and user exist (development mode)."}
+
+
+def build_app(only: str | None = None) -> typer.Typer:
+    """The command tree; with `only` a known command's name, just that command (the rest
+    is never imported). Anything else (`--help`, a typo) gets the whole tree, so help and
+    "No such command" read as they always did."""
+    wanted = {only} if only in COMMANDS or only in GROUPS else set(COMMANDS) | set(GROUPS)
+    tree = typer.Typer(
+        add_completion=False,
+        no_args_is_help=True,
+        pretty_exceptions_enable=False,
+        help="An OAuth 2.0 / OpenID Connect authorization server.",
+    )
+    tree.callback()(_commands_follow)  # a group even when it holds one command
+    for name, (module, function) in COMMANDS.items():
+        if name in wanted:
+            command = getattr(importlib.import_module(module), function)
+            tree.command(name, help=COMMAND_HELP.get(name))(command)
+    for name, module in GROUPS.items():
+        if name in wanted:
+            tree.add_typer(importlib.import_module(module).app, name=name)
+    return tree
+
+
+def _commands_follow() -> None:
+    """Without a callback, Typer runs a tree of one command as that command, nameless."""
+
+
+def __getattr__(name: str) -> typer.Typer:
+    """`authserver.cli.app`: the whole tree, for in-process tests (typer's CliRunner)."""
+    if name == "app":
+        return build_app()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def main() -> None:
     if sys.argv[1:2] != ["serve"]:  # a server's requests carry their own context
         enter_context(RequestContext(new_request_id(), actor=_actor()))
     try:
-        app()
+        build_app(sys.argv[1] if len(sys.argv) > 1 else None)()
     except AuthserverError as error:
         _fail(str(error))
     except KeyboardInterrupt:

@@ -6,7 +6,6 @@ from authserver.audit import record_event
 from authserver.cli.context import JsonOption, emit, transaction
 from authserver.clock import utcnow
 from authserver.db import Database
-from authserver.housekeeping import purge_expired
 from authserver.schema import current_revision, upgrade_database
 from authserver.settings import load_settings
 
@@ -27,6 +26,8 @@ def upgrade() -> None:
 @app.command("purge")
 def purge(as_json: JsonOption = False) -> None:
     """Delete expired codes, sessions, token families and deny-list entries (safe while serving)."""
+    from authserver.housekeeping import purge_expired  # the server's packages: only here
+
     settings = load_settings()
     with transaction() as session:
         purged = purge_expired(

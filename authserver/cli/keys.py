@@ -13,13 +13,13 @@ from authserver.cli.context import JsonOption, emit, warn
 from authserver.clock import utcnow
 from authserver.db import Database
 from authserver.errors import ConfigurationError, KeyStoreError
+from authserver.keys.configured import open_key_store
 from authserver.keys.events import record_revocation, record_rotation
 from authserver.keys.keyring import key_retention
 from authserver.keys.rotation import revoke_signing_key, rotate_signing_keys
 from authserver.keys.store import FileKeyStore, KeyStore
 from authserver.keys.transfer import copy_keys
 from authserver.schema import ensure_schema_is_current
-from authserver.services import open_key_store
 from authserver.settings import Settings, load_settings
 
 app = typer.Typer(no_args_is_help=True, help="Signing keys (docs/keys.md).")
