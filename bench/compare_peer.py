@@ -1,9 +1,10 @@
 """The peer of bench/compare.py: node-oidc-provider (bench/peer), installed by `npm ci`.
 
 It runs as `NODE_ENV=production WORKERS=2 node server.mjs` with authserver's bench client
-(id, secret, scope, audience) and key. With Redis, its tokens live in a store that both
-cluster workers share (a key prefix of its own, deleted when it stops); without, opaque
-tokens are known only to the worker that issued them, so introspection cannot be measured.
+(id, secret, scope, audience), web app (id, secret, redirect URI) and key. With Redis, its
+tokens and sign-ins live in a store that both cluster workers share (a key prefix of its
+own, deleted when it stops); without, each worker knows only its own, so introspection and
+userinfo cannot be measured.
 """
 
 import json
@@ -14,7 +15,15 @@ import socket
 import subprocess
 from pathlib import Path
 
-from compare_servers import BENCH_AUDIENCE, BENCH_SCOPE, OurSetup, Server, ServerError, free_port
+from compare_servers import (
+    BENCH_AUDIENCE,
+    BENCH_SCOPE,
+    REDIRECT_URI,
+    OurSetup,
+    Server,
+    ServerError,
+    free_port,
+)
 
 PEER_DIR = Path(__file__).resolve().parent / "peer"
 # Its error events (server.mjs writes them to stderr) and a worker that died.
@@ -60,6 +69,9 @@ def start_peer(
         "BENCH_CLIENT_SECRET": setup.bench.client_secret,
         "BENCH_SCOPE": BENCH_SCOPE,
         "BENCH_AUDIENCE": BENCH_AUDIENCE,
+        "BENCH_WEB_CLIENT_ID": setup.web_app.client_id,
+        "BENCH_WEB_CLIENT_SECRET": setup.web_app.client_secret,
+        "BENCH_REDIRECT_URI": REDIRECT_URI,
         "REDIS_URL": redis_url,
         "REDIS_PREFIX": redis_prefix,
     }

@@ -9,7 +9,7 @@ import statistics
 from collections.abc import Iterable
 from typing import Any
 
-from compare_targets import OPAQUE_AUDIENCE, USERINFO_NOT_FOR_PEER
+from compare_targets import OPAQUE_AUDIENCE, USERINFO_PEER
 
 SERVERS = ("ours", "peer")
 FIGURES = ("requests_per_second", "p50_ms", "p99_ms")
@@ -210,7 +210,7 @@ def notes(result: dict[str, Any]) -> list[str]:
         "--introspect; the peer opaque "
         f"tokens for {OPAQUE_AUDIENCE} (one {result['peer_store']} lookup), asked by their own "
         "client (its JWT access tokens are not stored: it would answer active:false)",
-        f"userinfo, peer: {USERINFO_NOT_FOR_PEER}",
+        f"userinfo: {USERINFO_PEER}",
         f"JWKS: ours publishes {responses['jwks']['ours']['keys']} keys "
         f"({responses['jwks']['ours']['bytes']} bytes), the peer "
         f"{responses['jwks']['peer']['keys']} ({responses['jwks']['peer']['bytes']} bytes)",

@@ -3,8 +3,8 @@
 The same request on both sides wherever the peer has the endpoint: the same client and
 client_credentials form (scope and `resource`, RFC 8707), the same key in both JWKS. Two
 differ by necessity: introspection (ours: a JWT, the peer: an opaque token, since it does
-not store its JWT access tokens) and userinfo (the peer has no non-interactive way to a
-user's token).
+not store its JWT access tokens) and userinfo (ours: a JWT access token, checked in memory
+and the user read from the database; the peer: an opaque token from its store).
 """
 
 from dataclasses import dataclass
@@ -15,13 +15,19 @@ from urllib.parse import urlencode, urlsplit
 import httpx
 from compare_measure import MeasurementError, Target
 from compare_servers import BENCH_AUDIENCE, BENCH_SCOPE, Credentials, OurSetup
-from compare_tokens import client_credentials_tokens, user_access_token, write_tokens
+from compare_tokens import (
+    client_credentials_tokens,
+    peer_user_access_token,
+    user_access_token,
+    write_tokens,
+)
 
 OPAQUE_AUDIENCE = "urn:bench:opaque-api"
 INTROSPECTED_TOKENS = 16
-USERINFO_NOT_FOR_PEER = (
-    "needs a user's access token, which the peer only issues after an interactive login "
-    "and consent (devInteractions off, no user grant without interaction)"
+USERINFO_PEER = (
+    "ours a JWT access token (verified in memory, the user read from the database), the peer "
+    "an opaque token from its store; both from the code flow for `openid profile`, the "
+    "peer's through its devInteractions login and consent pages"
 )
 
 Targets = dict[str, dict[str, Target]]  # endpoint key -> "ours" / "peer" -> Target
@@ -56,7 +62,7 @@ def round_targets(bases: Bases, setup: OurSetup, directory: Path) -> Targets:
             "peer": Target(bases.peer + "/jwks", expect='"keys"'),
         },
         "introspect": introspection_targets(bases, setup, directory),
-        "userinfo": {"ours": userinfo_target(bases.ours, setup, directory)},
+        "userinfo": userinfo_targets(bases, setup, directory),
     }
 
 
@@ -92,15 +98,19 @@ def introspection_targets(bases: Bases, setup: OurSetup, directory: Path) -> dic
     return targets
 
 
-def userinfo_target(base_url: str, setup: OurSetup, directory: Path) -> Target:
-    """GET /userinfo with a user's token from the code flow (scope `openid profile`)."""
-    token = user_access_token(base_url, setup.web_app, setup.username, setup.password)
-    return Target(
-        base_url + "/userinfo",
-        tokens_file=write_tokens(directory / "user", [token]),
-        carried_in="bearer",
-        expect='"sub"',
-    )
+def userinfo_targets(bases: Bases, setup: OurSetup, directory: Path) -> dict[str, Target]:
+    """GET /userinfo with a user's token from each server's code flow (`openid profile`);
+    the peer's only with a shared store (its sign-in spans both cluster workers)."""
+    ours = user_access_token(bases.ours, setup.web_app, setup.username, setup.password)
+    targets = {"ours": userinfo_target(bases.ours + "/userinfo", directory / "user", ours)}
+    if bases.peer_has_redis:
+        peer = peer_user_access_token(bases.peer, setup.web_app, setup.username)
+        targets["peer"] = userinfo_target(bases.peer + "/me", directory / "peer-user", peer)
+    return targets
+
+
+def userinfo_target(url: str, path: Path, token: str) -> Target:
+    return Target(url, tokens_file=write_tokens(path, [token]), carried_in="bearer", expect='"sub"')
 
 
 def request_labels(targets: Targets) -> dict[str, dict[str, str]]:

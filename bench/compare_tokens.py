@@ -2,7 +2,8 @@
 
 Fetched afresh for every round (our access tokens live 15 minutes), never during a run.
 A user's access token comes through the whole authorization code flow with PKCE, as in
-tests/flows.py: /authorize, sign in, consent, code, /token.
+tests/flows.py: /authorize, sign in, consent, code, /token; the peer's through its own
+(devInteractions: /auth, its login and consent pages, code, /token).
 """
 
 import base64
@@ -17,6 +18,7 @@ import httpx
 from compare_servers import REDIRECT_URI, Credentials
 
 _HIDDEN = re.compile(r'<input type="hidden" name="([^"]+)" value="([^"]*)">')
+_PROMPT = re.compile(r'<input type="hidden" name="prompt" value="(\w+)"')
 TIMEOUT_SECONDS = 10.0
 
 
@@ -39,16 +41,7 @@ def client_credentials_tokens(
 def user_access_token(base_url: str, web_app: Credentials, username: str, password: str) -> str:
     """A user's access token with `openid profile`, through the code flow in a fresh browser."""
     verifier = secrets.token_urlsafe(48)
-    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest())
-    params = {
-        "response_type": "code",
-        "client_id": web_app.client_id,
-        "redirect_uri": REDIRECT_URI,
-        "scope": "openid profile",
-        "state": secrets.token_urlsafe(8),
-        "code_challenge": challenge.rstrip(b"=").decode(),
-        "code_challenge_method": "S256",
-    }
+    params = _code_request(web_app, verifier)
     with httpx.Client(base_url=base_url, timeout=TIMEOUT_SECONDS) as browser:
         answer = browser.get("/authorize", params=params)
         if answer.status_code == 303 and "/login?" in answer.headers["location"]:
@@ -60,15 +53,67 @@ def user_access_token(base_url: str, web_app: Credentials, username: str, passwo
         code = _query(answer).get("code")
         if code is None:
             raise TokenError(f"the code flow gave no code: {answer.headers.get('location')}")
-        form = {
-            "grant_type": "authorization_code",
-            "code": code,
-            "redirect_uri": REDIRECT_URI,
-            "code_verifier": verifier,
-        }
-        return _access_token(
-            browser.post("/token", data=form, headers={"Authorization": web_app.authorization})
-        )
+        return _exchange(browser, web_app, code, verifier)
+
+
+def _code_request(web_app: Credentials, verifier: str) -> dict[str, str]:
+    """An authorization request (RFC 6749 §4.1.1) for `openid profile`, with PKCE (RFC 7636)."""
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest())
+    return {
+        "response_type": "code",
+        "client_id": web_app.client_id,
+        "redirect_uri": REDIRECT_URI,
+        "scope": "openid profile",
+        "state": secrets.token_urlsafe(8),
+        "nonce": secrets.token_urlsafe(8),
+        "code_challenge": challenge.rstrip(b"=").decode(),
+        "code_challenge_method": "S256",
+    }
+
+
+def _exchange(browser: httpx.Client, web_app: Credentials, code: str, verifier: str) -> str:
+    """The code for its tokens at /token (RFC 6749 §4.1.3); the access token."""
+    form = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "redirect_uri": REDIRECT_URI,
+        "code_verifier": verifier,
+    }
+    return _access_token(
+        browser.post("/token", data=form, headers={"Authorization": web_app.authorization})
+    )
+
+
+def peer_user_access_token(base_url: str, web_app: Credentials, account: str) -> str:
+    """The peer's access token for /userinfo (`openid profile`, no resource: an opaque token
+    in its store), through its code flow with PKCE and devInteractions: each interaction
+    (login, then consent) is a page whose form posts its `prompt` back to it."""
+    verifier = secrets.token_urlsafe(48)
+    params = _code_request(web_app, verifier)
+    with httpx.Client(base_url=base_url, timeout=TIMEOUT_SECONDS) as browser:
+        answer = browser.get("/auth", params=params)
+        for _ in range(4):  # login and consent, then the redirect with the code
+            redirected = answer.status_code in (302, 303)
+            path = _location_path(browser, answer) if redirected else ""
+            if not path.startswith("/interaction/"):
+                break
+            page = browser.get(path)
+            prompt = _PROMPT.search(page.text)
+            if prompt is None:
+                raise TokenError(f"{path} answered {page.status_code}: {page.text[:300]}")
+            form = {"prompt": prompt.group(1), "login": account, "password": "any"}
+            finished = browser.post(path, data=form)
+            answer = browser.get(_location_path(browser, finished))
+        code = _query(answer).get("code")
+        if code is None:
+            raise TokenError(f"the peer's code flow gave no code: {answer.headers.get('location')}")
+        return _exchange(browser, web_app, code, verifier)
+
+
+def _location_path(browser: httpx.Client, response: httpx.Response) -> str:
+    if response.status_code not in (302, 303):
+        raise TokenError(f"expected a redirect, got {response.status_code}: {response.text[:300]}")
+    return response.headers["location"].removeprefix(str(browser.base_url).rstrip("/"))
 
 
 def _sign_in(browser: httpx.Client, next_path: str, username: str, password: str) -> httpx.Response:

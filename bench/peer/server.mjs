@@ -4,13 +4,15 @@
 // cluster worker can be introspected by another, error events written to stderr, resources
 // that grant BENCH_SCOPE (the shared copy reads it but never uses it), and
 // `errors.InvalidTarget` imported by name (the shared copy's `Provider.errors` is undefined in
-// 8.x, so an unknown `resource` answered 500 server_error instead of 400 invalid_target).
+// 8.x, so an unknown `resource` answered 500 server_error instead of 400 invalid_target), and
+// a web app with devInteractions for a user's token, so that /userinfo can be measured.
 //
 //   node server.mjs                 -> one process
 //   WORKERS=2 node server.mjs       -> node:cluster primary + 2 workers sharing the port
 //
 // Env: PORT (default 9001), HOST (127.0.0.1), KEY_FILE (private RSA JWK, required),
 //      BENCH_CLIENT_ID / BENCH_CLIENT_SECRET / BENCH_SCOPE / BENCH_AUDIENCE,
+//      BENCH_WEB_CLIENT_ID / BENCH_WEB_CLIENT_SECRET / BENCH_REDIRECT_URI (the code flow),
 //      REDIS_URL (unset: oidc-provider's in-memory store, one per process),
 //      REDIS_PREFIX (default "oidc-bench:"; the primary deletes these keys when it stops).
 // Run with NODE_ENV=production, from this folder (`npm ci` installs node_modules).
@@ -27,6 +29,11 @@ const CLIENT_ID = process.env.BENCH_CLIENT_ID || 'bench-client';
 const CLIENT_SECRET = process.env.BENCH_CLIENT_SECRET || 'bench-secret-0123456789abcdef0123456789abcdef';
 const SCOPE = process.env.BENCH_SCOPE || 'api:read';
 const AUDIENCE = process.env.BENCH_AUDIENCE || 'urn:bench:api';
+// The web app of bench/compare.py's userinfo run: a user's access token comes from the
+// code flow (with PKCE) through devInteractions, whose login page takes any account id.
+const WEB_CLIENT_ID = process.env.BENCH_WEB_CLIENT_ID || 'bench-web';
+const WEB_CLIENT_SECRET = process.env.BENCH_WEB_CLIENT_SECRET || 'bench-web-secret-0123456789abcdef0123456789';
+const REDIRECT_URI = process.env.BENCH_REDIRECT_URI || 'https://app.example.test/callback';
 const REDIS_URL = process.env.REDIS_URL || '';
 const REDIS_PREFIX = process.env.REDIS_PREFIX || 'oidc-bench:';
 // A second resource whose access tokens are opaque: oidc-provider's introspection
@@ -156,18 +163,33 @@ function startProvider() {
       response_types: [],
       redirect_uris: [],
       token_endpoint_auth_method: 'client_secret_basic',
+    }, {
+      client_id: WEB_CLIENT_ID,
+      client_secret: WEB_CLIENT_SECRET,
+      grant_types: ['authorization_code'],
+      response_types: ['code'],
+      redirect_uris: [REDIRECT_URI],
+      token_endpoint_auth_method: 'client_secret_basic',
     }],
+    // /userinfo answers what ours answers for `openid profile`: the subject and a name.
+    claims: { openid: ['sub'], profile: ['name', 'preferred_username'] },
+    findAccount: async (ctx, sub) => ({
+      accountId: sub,
+      claims: async () => ({ sub, name: 'Bench User', preferred_username: sub }),
+    }),
     jwks: { keys: [signingKey] },
     cookies: { keys: ['bench-cookie-key-not-used-by-client-credentials'] },
     features: {
-      devInteractions: { enabled: false },
+      // Only for the web app's user token (userinfo); client_credentials never interacts.
+      devInteractions: { enabled: true },
       clientCredentials: { enabled: true },
       introspection: { enabled: true },
       revocation: { enabled: true },
       resourceIndicators: {
         enabled: true,
-        // client_credentials requests without a `resource` parameter get the JWT API.
-        defaultResource: async () => AUDIENCE,
+        // client_credentials requests without a `resource` parameter get the JWT API; the
+        // web app's tokens have none, so they are /userinfo's (opaque, in the store).
+        defaultResource: async (ctx, client) => (client?.clientId === WEB_CLIENT_ID ? undefined : AUDIENCE),
         useGrantedResource: async () => true,
         getResourceServerInfo: async (ctx, resourceIndicator) => {
           const rs = resourceServers[resourceIndicator];
