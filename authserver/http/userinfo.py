@@ -9,6 +9,7 @@ with `WWW-Authenticate`, 403 `insufficient_scope`; with the DPoP scheme, its cha
 (RFC 9449 §7.1: `invalid_dpop_proof`, `use_dpop_nonce` and `algs`).
 """
 
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -16,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.responses import Response
 
+from authserver.async_db import AsyncDatabase
 from authserver.clock import utcnow
 from authserver.dpop import bound_key
 from authserver.dpop.server import DPOP_HEADER, ServerProofs
@@ -31,9 +33,13 @@ from authserver.http.bearer import BEARER, DPOP, access_token_credentials
 from authserver.jose import JwtRejected
 from authserver.oauth import error_response, json_response, unexpected_error_response
 from authserver.services import Services
-from authserver.tokens.validity import family_of_active_token
+from authserver.tokens.validity import (
+    ActiveFamily,
+    family_and_user_on_loop,
+    family_of_active_token,
+)
 from authserver.tokens.verification import verify_jwt
-from authserver.users.claims import claims_of_scopes, user_claims
+from authserver.users.claims import ClaimSource, claims_of_scopes, user_claims
 from authserver.users.models import User
 
 router = APIRouter()
@@ -61,7 +67,11 @@ async def userinfo_response(services: Services, headers: Headers, method: str) -
     try:
         if credentials is None:
             raise _NoTokenError(status_code=401)
-        claims = await run_in_threadpool(_user_claims, services, credentials, headers, method)
+        reads = services.ready_async_db()
+        if reads is not None and credentials[0] == BEARER:
+            claims = await _user_claims_on_loop(services, reads, credentials, headers, method)
+        else:
+            claims = await run_in_threadpool(_user_claims, services, credentials, headers, method)
         response = json_response(200, claims)
     except OAuth2Error as error:
         response = _token_error(error, credentials, proofs)
@@ -76,8 +86,42 @@ async def userinfo_response(services: Services, headers: Headers, method: str) -
 def _user_claims(
     services: Services, credentials: tuple[str, str], headers: Headers, method: str
 ) -> dict[str, Any]:
-    scheme, token = credentials
     now = utcnow()
+    claims = _verified(services, credentials, headers, method, now)
+    # Two independent reads: no transaction (`Database.reading`).
+    with services.database.reading() as db:
+        user = db.get(User, int(claims["sub"])) if claims["sub"].isdigit() else None
+        family = family_of_active_token(db, claims, now) if user is not None else None
+    if user is None or family is None:
+        raise InvalidTokenError(status_code=401)
+    return _answer(claims, user, family)
+
+
+async def _user_claims_on_loop(
+    services: Services,
+    reads: AsyncDatabase,
+    credentials: tuple[str, str],
+    headers: Headers,
+    method: str,
+) -> dict[str, Any]:
+    """`_user_claims` for a bearer token on PostgreSQL, without a worker thread: the
+    signature checked in memory, the token's state and its user read in one round trip
+    (`authserver.async_db`). A DPoP proof's replay check takes the thread path."""
+    now = utcnow()
+    claims = _verified(services, credentials, headers, method, now)
+    found = await family_and_user_on_loop(reads, claims, now)
+    if found is None:
+        raise InvalidTokenError(status_code=401)
+    family, user = found
+    return _answer(claims, user, family)
+
+
+def _verified(
+    services: Services, credentials: tuple[str, str], headers: Headers, method: str, now: datetime
+) -> dict[str, Any]:
+    """The claims of a token signed by a published key of ours, presented as its binding
+    asks (RFC 9449 §7); else InvalidTokenError (or a DPoP error)."""
+    scheme, token = credentials
     try:
         claims = verify_jwt(
             token, services.keyring, services.settings, "access_token", int(now.timestamp())
@@ -87,17 +131,17 @@ def _user_claims(
         raise InvalidTokenError(status_code=401) from None
     url = services.settings.issuer + USERINFO_PATH
     _check_possession(services.oauth.dpop, scheme, token, jkt, headers, method, url)
+    return claims
+
+
+def _answer(claims: dict[str, Any], user: ClaimSource, family: ActiveFamily) -> dict[str, Any]:
+    """OIDC Core §5.3.2: `sub` and the claims the scope (§5.4) and the authorization's
+    `claims` parameter (§5.5) ask for; 403 without `openid` (RFC 6750 §3.1)."""
     scopes = set(str(claims.get("scope", "")).split())
-    # Two independent reads: no transaction (`Database.reading`).
-    with services.database.reading() as db:
-        user = db.get(User, int(claims["sub"])) if claims["sub"].isdigit() else None
-        family = family_of_active_token(db, claims, now) if user is not None else None
-        if user is None or family is None:
-            raise InvalidTokenError(status_code=401)
     if "openid" not in scopes:
         raise InsufficientScopeError()
     asked = ClaimsRequest.from_stored(family.requested_claims).userinfo
-    return {"sub": str(user.id), **user_claims(user, claims_of_scopes(scopes) | asked)}
+    return {"sub": str(int(claims["sub"])), **user_claims(user, claims_of_scopes(scopes) | asked)}
 
 
 def _check_possession(

@@ -6,9 +6,8 @@ way, the values come from here, for /userinfo and for the id_token alike.
 """
 
 from collections.abc import Iterable
-from typing import Any
-
-from authserver.users.models import User
+from datetime import datetime
+from typing import Any, Protocol
 
 # OIDC Core §5.4: what each scope value asks for; `openid` alone gives only `sub`.
 SCOPE_CLAIMS: dict[str, tuple[str, ...]] = {
@@ -26,7 +25,18 @@ def claims_of_scopes(scopes: Iterable[str]) -> frozenset[str]:
     return frozenset(name for scope in scopes for name in SCOPE_CLAIMS.get(scope, ()))
 
 
-def user_claims(user: User, names: Iterable[str]) -> dict[str, Any]:
+class ClaimSource(Protocol):
+    """What the claims are made of: a `User`, or a row with these columns of `users`."""
+
+    @property
+    def username(self) -> str: ...
+    @property
+    def email(self) -> str | None: ...
+    @property
+    def updated_at(self) -> datetime: ...
+
+
+def user_claims(user: ClaimSource, names: Iterable[str]) -> dict[str, Any]:
     """The values of the claims named, those the user has (OIDC Core §5.3.2: a claim
     without a value is left out, not sent as null); unknown names are ignored."""
     wanted = set(names)
