@@ -12,8 +12,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from authserver.db import Database
+from tests.conftest import end_other_backends
 from tests.flows import Grant
-from tests.http.test_checklist_revoke_introspect import UNREACHABLE
+from tests.http.test_checklist_revoke_introspect import UNREACHABLE, assert_unavailable
 from tests.http.test_userinfo import assert_invalid_token, authorize_for, grant, userinfo
 from tests.http.tokens import claims_of
 
@@ -60,3 +61,19 @@ def test_a_revocation_is_seen_without_the_servers_sqlalchemy_engine(
     assert http.post("/revoke", data={"token": grant.access_token}, **grant.auth).status_code == 200
     with thread_path_unreachable(http):
         assert_invalid_token(userinfo(http, grant.access_token))
+
+
+@pytest.mark.postgresql
+@ON_POSTGRESQL
+def test_connections_ended_by_postgresql_cost_at_most_one_503_then_recover(
+    http: TestClient, database: Database, grant: Grant
+) -> None:
+    """A failover or restart ends the event loop's connections: the next /userinfo is
+    answered truly or with 503 temporarily_unavailable and Retry-After (never a 500,
+    never a wrong answer), and the one after it truly, on a new connection."""
+    assert userinfo(http, grant.access_token).status_code == 200
+    end_other_backends(database)
+    response = userinfo(http, grant.access_token)
+    if response.status_code != 200:
+        assert_unavailable(response)
+    assert userinfo(http, grant.access_token).status_code == 200
