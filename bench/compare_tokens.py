@@ -128,9 +128,7 @@ def _sign_in(browser: httpx.Client, next_path: str, username: str, password: str
     signed_in = browser.post("/login", data=form)
     if signed_in.status_code not in (302, 303):
         raise TokenError(f"signing in answered {signed_in.status_code}")
-    return browser.get(
-        signed_in.headers["location"].removeprefix(str(browser.base_url).rstrip("/"))
-    )
+    return browser.get(_location_path(browser, signed_in))
 
 
 def _hidden_fields(page: str) -> dict[str, str]:

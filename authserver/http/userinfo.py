@@ -37,6 +37,7 @@ from authserver.tokens.validity import (
     ActiveFamily,
     family_and_user_on_loop,
     family_of_active_token,
+    user_id_of,
 )
 from authserver.tokens.verification import verify_jwt
 from authserver.users.claims import ClaimSource, claims_of_scopes, user_claims
@@ -89,8 +90,9 @@ def _user_claims(
     now = utcnow()
     claims = _verified(services, credentials, headers, method, now)
     # Two independent reads: no transaction (`Database.reading`).
+    user_id = user_id_of(claims)
     with services.database.reading() as db:
-        user = db.get(User, int(claims["sub"])) if claims["sub"].isdigit() else None
+        user = db.get(User, user_id) if user_id is not None else None
         family = family_of_active_token(db, claims, now) if user is not None else None
     if user is None or family is None:
         raise InvalidTokenError(status_code=401)
@@ -141,7 +143,7 @@ def _answer(claims: dict[str, Any], user: ClaimSource, family: ActiveFamily) -> 
     if "openid" not in scopes:
         raise InsufficientScopeError()
     asked = ClaimsRequest.from_stored(family.requested_claims).userinfo
-    return {"sub": str(int(claims["sub"])), **user_claims(user, claims_of_scopes(scopes) | asked)}
+    return {"sub": str(user_id_of(claims)), **user_claims(user, claims_of_scopes(scopes) | asked)}
 
 
 def _check_possession(

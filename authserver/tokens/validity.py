@@ -137,6 +137,14 @@ def family_of_active_token(
     return token_state(db, claims, now)
 
 
+def user_id_of(claims: dict[str, Any]) -> int | None:
+    """The `users.id` a user's token names in `sub`, or None for any other `sub`."""
+    sub = claims.get("sub")
+    if not isinstance(sub, str) or not sub.isdigit() or int(sub) > _MAX_USER_ID:
+        return None
+    return int(sub)
+
+
 async def family_and_user_on_loop(
     reads: AsyncDatabase, claims: dict[str, Any], now: datetime
 ) -> tuple[ActiveFamily, Any] | None:
@@ -144,11 +152,9 @@ async def family_and_user_on_loop(
     `updated_at`) in one round trip on the event loop (/userinfo, PostgreSQL only), or
     None when the token is not active or its `sub` is no user of its family."""
     question = state_question(claims, now)
-    sub = claims.get("sub")
-    if question is None or not question.of_family or not isinstance(sub, str):
+    user_id = user_id_of(claims)
+    if question is None or not question.of_family or user_id is None:
         return None
-    if not sub.isdigit() or int(sub) > _MAX_USER_ID:
-        return None
-    row = await reads.first(_FAMILY_AND_USER, {**question.parameters, "uid": int(sub)})
+    row = await reads.first(_FAMILY_AND_USER, {**question.parameters, "uid": user_id})
     family = question.answer(row, now)
     return None if family is None else (family, row)
