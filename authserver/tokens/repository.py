@@ -127,7 +127,7 @@ ROTATE_IN_ONE_STATEMENT = text(
     ), consumed AS (
         UPDATE refresh_tokens SET consumed_at = :now
         FROM presented p
-        WHERE refresh_tokens.token_hash = p.token_hash
+        WHERE refresh_tokens.token_hash = :hash
           AND refresh_tokens.consumed_at IS NULL
           AND p.revoked_at IS NULL AND NOT p.disabled AND p.client_id = :client_id
           AND p.token_expires_at > :now AND p.family_expires_at > :now
