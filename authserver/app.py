@@ -84,11 +84,15 @@ def create_app(settings: Settings, *, serving: bool = False) -> FastAPI:
         services.outbox.start()
         if services.async_db is not None:
             services.async_db.open()
+        if (sqlite_reads := services.sqlite_loop_reads) is not None:
+            sqlite_reads.open()
         if serving:
             settle_garbage_collector()
         yield
         if services.async_db is not None:
             await services.async_db.close()
+        if (sqlite_reads := services.sqlite_loop_reads) is not None:
+            await sqlite_reads.close()
         services.outbox.stop()
         services.rotation.stop()
         services.keyring.stop()

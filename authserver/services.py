@@ -17,6 +17,7 @@ from authserver.keys.rotation import align_signing_keys, ensure_signing_keys
 from authserver.keys.schedule import RotationSchedule
 from authserver.keys.store import FileKeyStore, KeyStore
 from authserver.login.signin import SignIn
+from authserver.loop_reads import LoopReads, SqliteLoopReads, loop_reads_for
 from authserver.oauth import AuthorizationServer
 from authserver.replay import ReplayGuard
 from authserver.sealing import Sealer
@@ -53,11 +54,25 @@ class Services:
     replay: ReplayGuard
     # PostgreSQL: the hot paths' statements on the event loop (None on SQLite).
     async_db: AsyncDatabase | None
+    # Introspection's and /userinfo's one-row reads on the event loop: `async_db` on
+    # PostgreSQL, `SqliteLoopReads` on a SQLite file.
+    loop_reads: LoopReads | None = None
 
     def ready_async_db(self) -> AsyncDatabase | None:
         """`async_db` when it is open on the running event loop (the app's lifespan)."""
         database = self.async_db
         return database if database is not None and database.ready else None
+
+    def ready_loop_reads(self) -> LoopReads | None:
+        """`loop_reads` when they are open on the running event loop."""
+        reads = self.loop_reads
+        return reads if reads is not None and reads.ready else None
+
+    @property
+    def sqlite_loop_reads(self) -> SqliteLoopReads | None:
+        """The loop reads the lifespan opens and closes besides `async_db`."""
+        reads = self.loop_reads
+        return reads if isinstance(reads, SqliteLoopReads) else None
 
 
 def prepare_key_store(settings: Settings, database: Database, store: KeyStore) -> None:
@@ -128,6 +143,7 @@ def build_services(settings: Settings, database: Database) -> Services:
         database, keyring, settings.issuer, settings.status_list_ttl, settings.access_token_ttl
     )
     outbox = OutboxDelivery(settings, database, keyring)
+    async_db = AsyncDatabase.for_database(database)
     return Services(
         settings,
         database,
@@ -143,7 +159,8 @@ def build_services(settings: Settings, database: Database) -> Services:
         login_throttle,
         Sealer(settings.keys_passphrase.get_secret_value() if settings.keys_passphrase else None),
         replay,
-        AsyncDatabase.for_database(database),
+        async_db,
+        loop_reads_for(database, async_db),
     )
 
 

@@ -29,8 +29,8 @@ async def introspect(request: Request) -> Response:
 
 async def introspection_response(services: Services, oauth_request: FormRequest) -> Response:
     """A JWT access token introspected by a client held in memory is answered on the event
-    loop when PostgreSQL serves (`tokens.event_loop`); anything else in a thread."""
-    database, server = services.ready_async_db(), services.oauth
+    loop (`tokens.event_loop`, `authserver.loop_reads`); anything else in a thread."""
+    database, server = services.ready_loop_reads(), services.oauth
     token = oauth_request.form.get("token")
     if (
         database is not None

@@ -17,7 +17,6 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.responses import Response
 
-from authserver.async_db import AsyncDatabase
 from authserver.clock import utcnow
 from authserver.dpop import bound_key
 from authserver.dpop.server import DPOP_HEADER, ServerProofs
@@ -31,6 +30,7 @@ from authserver.errors import (
 from authserver.grants.claims_request import ClaimsRequest
 from authserver.http.bearer import BEARER, DPOP, access_token_credentials
 from authserver.jose import JwtRejected
+from authserver.loop_reads import LoopReads
 from authserver.oauth import error_response, json_response, unexpected_error_response
 from authserver.services import Services
 from authserver.tokens.validity import (
@@ -68,7 +68,7 @@ async def userinfo_response(services: Services, headers: Headers, method: str) -
     try:
         if credentials is None:
             raise _NoTokenError(status_code=401)
-        reads = services.ready_async_db()
+        reads = services.ready_loop_reads()
         if reads is not None and credentials[0] == BEARER:
             claims = await _user_claims_on_loop(services, reads, credentials, headers, method)
         else:
@@ -101,7 +101,7 @@ def _user_claims(
 
 async def _user_claims_on_loop(
     services: Services,
-    reads: AsyncDatabase,
+    reads: LoopReads,
     credentials: tuple[str, str],
     headers: Headers,
     method: str,

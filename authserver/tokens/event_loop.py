@@ -33,6 +33,7 @@ from authserver.grants.refresh_token import (
     rotates_at_once,
     rotation_of,
 )
+from authserver.loop_reads import LoopReads
 from authserver.oauth import AuthorizationServer, FormRequest, unexpected_error_response
 from authserver.opaque import opaque_hash
 from authserver.profiles.fapi2 import dpop_required
@@ -42,7 +43,7 @@ from authserver.tokens.repository import ROTATE_IN_ONE_STATEMENT, rotation_from_
 
 
 async def introspect_on_loop(
-    server: AuthorizationServer, request: FormRequest, database: AsyncDatabase
+    server: AuthorizationServer, request: FormRequest, database: LoopReads
 ) -> Response:
     """/introspect of a JWT access token by a client held in memory."""
     endpoint = IntrospectionEndpoint

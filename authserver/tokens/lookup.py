@@ -11,9 +11,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlmodel import Session, col
 
-from authserver.async_db import AsyncDatabase
 from authserver.jose import JwtRejected
 from authserver.keys.keyring import KeyRing
+from authserver.loop_reads import LoopReads
 from authserver.opaque import opaque_hash
 from authserver.settings import Settings
 from authserver.tokens.models import RefreshToken, TokenFamily
@@ -81,9 +81,9 @@ def _find_access_token(
 
 
 async def find_access_token_on_loop(
-    reads: AsyncDatabase, keyring: KeyRing, settings: Settings, value: str, now: datetime
+    reads: LoopReads, keyring: KeyRing, settings: Settings, value: str, now: datetime
 ) -> FoundAccessToken | None:
-    """`find_token` for a JWT, its state read on the event loop (`authserver.async_db`)."""
+    """`find_token` for a JWT, its state read on the event loop (`authserver.loop_reads`)."""
     claims = _verified_claims(keyring, settings, value, now)
     if claims is None:
         return None

@@ -15,8 +15,8 @@ from typing import Any
 from sqlalchemy import Select, bindparam, exists, select
 from sqlmodel import Session
 
-from authserver.async_db import AsyncDatabase
 from authserver.clients.models import Client
+from authserver.loop_reads import LoopReads
 from authserver.tokens.models import RevokedAccessToken, TokenFamily
 from authserver.users.models import User
 
@@ -113,9 +113,9 @@ def token_state(db: Session, claims: dict[str, Any], now: datetime) -> ActiveFam
 
 
 async def token_state_on_loop(
-    reads: AsyncDatabase, claims: dict[str, Any], now: datetime
+    reads: LoopReads, claims: dict[str, Any], now: datetime
 ) -> ActiveFamily | None:
-    """`token_state`, asked on the event loop (PostgreSQL only: `authserver.async_db`)."""
+    """`token_state`, asked on the event loop (`authserver.loop_reads`)."""
     question = state_question(claims, now)
     if question is None:
         return None
@@ -146,10 +146,10 @@ def user_id_of(claims: dict[str, Any]) -> int | None:
 
 
 async def family_and_user_on_loop(
-    reads: AsyncDatabase, claims: dict[str, Any], now: datetime
+    reads: LoopReads, claims: dict[str, Any], now: datetime
 ) -> tuple[ActiveFamily, Any] | None:
     """`family_of_active_token` and the token's user (its `username`, `email` and
-    `updated_at`) in one round trip on the event loop (/userinfo, PostgreSQL only), or
+    `updated_at`) in one read on the event loop (/userinfo, `authserver.loop_reads`), or
     None when the token is not active or its `sub` is no user of its family."""
     question = state_question(claims, now)
     user_id = user_id_of(claims)

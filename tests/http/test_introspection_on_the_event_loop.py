@@ -1,7 +1,8 @@
 """/introspect of a JWT access token, by a client the server holds in memory, is answered
-on the event loop when PostgreSQL serves (authserver.async_db: the token's state read
-with psycopg's async connection, no worker thread, no SQLAlchemy). RFC 7662 §2.2: the
-answers must be exactly those of the thread path, for every state a token can be in.
+on the event loop (authserver.loop_reads: on PostgreSQL the token's state read with
+psycopg's async connection, on SQLite with the process's own read connection; no worker
+thread, not the server's engine). RFC 7662 §2.2: the answers must be exactly those of the
+thread path, for every state a token can be in.
 
 Elsewhere the tests run with the client cache off (`client_cache_ttl=0`), so every
 introspection takes the thread path; here it is on, as in production.
@@ -45,16 +46,14 @@ def introspector(database: Database) -> dict[str, str]:
 def test_introspection_with_cached_clients_agrees_with_the_rule_on_every_state(
     http: TestClient, database: Database, grant: Grant, introspector: dict[str, str], state: State
 ) -> None:
-    """RFC 7662 §2.2, on SQLite (thread path) and PostgreSQL (event loop): `active` is
-    what tokens/validity.py says, for the access token and the refresh token alike."""
+    """RFC 7662 §2.2, on SQLite and PostgreSQL (the event loop for the access token, the
+    thread path for the refresh token): `active` is what tokens/validity.py says."""
     assert is_active(http, introspector, grant.access_token)  # the introspector now cached
     state.enter(http, database, grant)
     assert is_active(http, introspector, grant.access_token) == state.access_token_good
     assert is_active(http, introspector, grant.refresh_token) == state.refresh_token_good
 
 
-@pytest.mark.postgresql
-@ON_POSTGRESQL
 def test_the_event_loop_path_reads_without_the_servers_sqlalchemy_engine(
     http: TestClient, grant: Grant, introspector: dict[str, str]
 ) -> None:
@@ -75,8 +74,6 @@ def test_the_event_loop_path_reads_without_the_servers_sqlalchemy_engine(
         oauth.database = working
 
 
-@pytest.mark.postgresql
-@ON_POSTGRESQL
 def test_a_wrong_secret_is_refused_on_the_event_loop_path_as_on_the_thread_path(
     http: TestClient, grant: Grant, introspector: dict[str, str]
 ) -> None:

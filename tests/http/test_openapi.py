@@ -298,10 +298,11 @@ def test_answers_without_the_database_conform(
     # nothing is re-raised (a test client would raise it; a server would log a traceback).
     browser = TestClient(http.app, base_url=ISSUER, cookies=http.cookies)
     services = http.app.state.services  # type: ignore[attr-defined]
-    working, loop_reads = services.database, services.async_db
+    working, async_db, loop_reads = services.database, services.async_db, services.loop_reads
     gone = Database(GONE)
-    # On PostgreSQL the event loop's own connections go too (/userinfo reads through them).
-    services.database, services.oauth.database, services.async_db = gone, gone, None
+    # The event loop's own reads go too (/userinfo reads through them).
+    services.database, services.oauth.database = gone, gone
+    services.async_db = services.loop_reads = None
     try:
         revoke = http.post("/revoke", data={"token": token}, headers=basic(*registered))
         userinfo = http.get("/userinfo", headers={"Authorization": f"Bearer {token}"})
@@ -309,7 +310,7 @@ def test_answers_without_the_database_conform(
         ready = http.get("/readyz")
     finally:
         services.database = services.oauth.database = working
-        services.async_db = loop_reads
+        services.async_db, services.loop_reads = async_db, loop_reads
         gone.dispose()
     for answer in (revoke, userinfo, page):
         assert conforms(described, answer).status_code == 503

@@ -1,8 +1,9 @@
-"""/userinfo with a bearer token is answered on the event loop when PostgreSQL serves
-(authserver.async_db): the signature checked in memory, the token's state and its user
-read in one round trip, no worker thread, no SQLAlchemy. OIDC Core §5.3 and RFC 6750 §3:
-the answers must be those of the thread path; test_userinfo.py runs every case on both
-databases, so on PostgreSQL through this path. Here: proof that the path is taken.
+"""/userinfo with a bearer token is answered on the event loop (authserver.loop_reads):
+the signature checked in memory, the token's state and its user read in one read (on
+PostgreSQL one round trip with psycopg's async connection, on SQLite on the process's own
+read connection), no worker thread, not the server's engine. OIDC Core §5.3 and RFC 6750
+§3: the answers must be those of the thread path; test_userinfo.py runs every case on
+both databases, so through this path. Here: proof that the path is taken.
 """
 
 from collections.abc import Iterator
@@ -36,8 +37,6 @@ def thread_path_unreachable(http: TestClient) -> Iterator[None]:
         services.database = working
 
 
-@pytest.mark.postgresql
-@ON_POSTGRESQL
 def test_the_claims_are_read_without_the_servers_sqlalchemy_engine(
     http: TestClient, grant: Grant
 ) -> None:
@@ -51,8 +50,6 @@ def test_the_claims_are_read_without_the_servers_sqlalchemy_engine(
     assert {"preferred_username", "name", "updated_at"} <= body.keys()
 
 
-@pytest.mark.postgresql
-@ON_POSTGRESQL
 def test_a_revocation_is_seen_without_the_servers_sqlalchemy_engine(
     http: TestClient, grant: Grant
 ) -> None:
