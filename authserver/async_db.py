@@ -1,5 +1,6 @@
-"""PostgreSQL on the event loop, for the hottest paths: introspecting a JWT (one read) and
-rotating a refresh token (one short transaction), without a hop to a worker thread.
+"""PostgreSQL on the event loop, for the hottest paths: introspecting a JWT and /userinfo
+(one read each) and rotating a refresh token (one statement), without a hop to a worker
+thread.
 
 A statement through `Database` costs a thread hop, the GIL handed back and forth with
 the event loop, and SQLAlchemy's session and result machinery around it: together more
@@ -7,11 +8,9 @@ than the statement's own round trip. Here the same prebuilt Core statements, com
 once for PostgreSQL, run on psycopg `AsyncConnection`s from a small pool this process's
 event loop owns (autocommit: a read is its own snapshot, as in `Database.reading`).
 
-- `first(statement, parameters)`: one read, one round trip.
-- `transaction()`: `BEGIN` and the first statement in one round trip (psycopg's pipeline
-  mode), then the rest and `COMMIT` in another. Leaving the block without `commit` rolls
-  everything back; an exception, a cancelled request included, drops the connection,
-  which ends its transaction on the server.
+- `first(statement, parameters)`: one statement, one round trip, its own transaction
+  (autocommit); its first row. An exception, a cancelled request included, drops the
+  connection.
 
 The pool opens no connection before the first use, holds at most `size`, and never waits
 for a connection to come up: an unreachable database fails the request at once
@@ -25,7 +24,7 @@ SQLite has no such pool (`for_database` returns None): its requests stay in thre
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import psycopg
@@ -36,7 +35,7 @@ from sqlalchemy.sql import ClauseElement
 from authserver.db import PING_AFTER_IDLE_SECONDS, Database
 
 # Enough for thousands of requests a second per process: each holds a connection for
-# one or two round trips, and only this process's event loop uses them.
+# one round trip, and only this process's event loop uses them.
 DEFAULT_CONNECTIONS = 4
 CONNECT_TIMEOUT_SECONDS = 5
 
@@ -99,26 +98,30 @@ class AsyncDatabase:
             await connection.close()
 
     async def first(self, statement: ClauseElement, parameters: Parameters) -> Any:
-        """The statement's first row (attributes by column name), or None."""
-        async with self.transaction(begin=False) as transaction:
-            return await transaction.first(statement, parameters)
-
-    @contextlib.asynccontextmanager
-    async def transaction(self, *, begin: bool = True) -> AsyncIterator["AsyncTransaction"]:
-        """A transaction on a pooled connection (`begin=False`: autocommit statements)."""
+        """The statement's first row (attributes by column name), or None: one round trip,
+        in autocommit (a statement is its own transaction)."""
         if not self.ready or self._slots is None:
             raise AsyncDatabaseClosedError("the async database is not open on this event loop")
+        sql = self._statements.sql(statement)
         async with self._slots:
             connection, recent = self._checkout()
-            transaction = AsyncTransaction(self, connection, recent, begin)
             try:
-                yield transaction
-                await transaction.end()
+                try:
+                    if connection is None:
+                        connection = await self.connect()
+                    row = await _fetch_first(connection, sql, parameters)
+                except psycopg.OperationalError:
+                    if recent:
+                        raise
+                    # An idle connection the server or a proxy ended meanwhile: nothing ran.
+                    await _discard(connection)
+                    connection = await self.connect()
+                    row = await _fetch_first(connection, sql, parameters)
             except BaseException:
-                await _discard(transaction.connection)
+                await _discard(connection)
                 raise
-            if transaction.connection is not None:
-                self._idle.append((transaction.connection, time.monotonic()))
+            self._idle.append((connection, time.monotonic()))
+            return row
 
     def _checkout(self) -> tuple[Connection | None, bool]:
         """A pooled connection, and whether it was used within the ping interval (so that
@@ -136,78 +139,10 @@ class AsyncDatabase:
             connect_timeout=CONNECT_TIMEOUT_SECONDS,
         )
 
-    def sql(self, statement: ClauseElement) -> str:
-        return self._statements.sql(statement)
 
-
-class AsyncTransaction:
-    def __init__(
-        self, database: AsyncDatabase, connection: Connection | None, recent: bool, begin: bool
-    ) -> None:
-        self._database = database
-        self._connection = connection
-        self._recent = recent
-        self._begin = begin
-        self._started = False
-        self._open = False
-
-    @property
-    def connection(self) -> Connection | None:
-        return self._connection
-
-    async def first(self, statement: ClauseElement, parameters: Parameters) -> Any:
-        """The statement's first row, or None; the first statement of a transaction is
-        sent with its `BEGIN`, in one round trip."""
-        sql = self._database.sql(statement)
-        if self._started:
-            return await self._fetch_first(self._live(), sql, parameters)
-        self._started = True
-        try:
-            return await self._fetch_first(await self._connected(), sql, parameters)
-        except psycopg.OperationalError:
-            if self._recent:
-                raise
-            # An idle connection the server or a proxy ended meanwhile: nothing ran yet.
-            await _discard(self._connection)
-            self._connection = await self._database.connect()
-            self._open = False
-            return await self._fetch_first(self._connection, sql, parameters)
-
-    async def commit(self, statements: Sequence[tuple[ClauseElement, Parameters]] = ()) -> None:
-        """Run `statements`, then commit: one round trip."""
-        connection = self._live()
-        async with connection.pipeline():
-            for statement, parameters in statements:
-                await connection.execute(self._database.sql(statement), parameters)  # type: ignore[arg-type]
-            if self._open:
-                await connection.execute("COMMIT")
-        self._open = False
-
-    async def end(self) -> None:
-        """Roll back what was not committed."""
-        if self._open and self._connection is not None:
-            self._open = False
-            await self._connection.execute("ROLLBACK")
-
-    async def _fetch_first(self, connection: Connection, sql: str, parameters: Parameters) -> Any:
-        if not self._begin or self._open:
-            cursor = await connection.execute(sql, parameters)  # type: ignore[arg-type]
-            return await cursor.fetchone()
-        async with connection.pipeline():
-            await connection.execute("BEGIN")
-            self._open = True
-            cursor = await connection.execute(sql, parameters)  # type: ignore[arg-type]
-            return await cursor.fetchone()
-
-    async def _connected(self) -> Connection:
-        if self._connection is None:
-            self._connection = await self._database.connect()
-        return self._connection
-
-    def _live(self) -> Connection:
-        if self._connection is None:
-            raise RuntimeError("no statement ran in this transaction yet")
-        return self._connection
+async def _fetch_first(connection: Connection, sql: str, parameters: Parameters) -> Any:
+    cursor = await connection.execute(sql, parameters)  # type: ignore[arg-type]
+    return await cursor.fetchone()
 
 
 async def _discard(connection: Connection | None) -> None:

@@ -48,6 +48,16 @@ class AuditBuffer:
         count_event(event, fields)
         self._arrived.append((event, current_context(), utcnow(), fields))
 
+    def enqueue(self, rows: list[Row]) -> None:
+        """Queue rows `prepare_event` made (it logged and counted them already), for a
+        change that committed on its own (a refresh rotation on the event loop)."""
+        with self._lock:
+            for row in rows:
+                if len(self._queue) >= MAX_QUEUED:
+                    self._queue.popleft()
+                    self.dropped += 1
+                self._queue.append(row)
+
     def flush(self) -> int:
         """Log, count and insert everything queued; the number of events written."""
         self._announce_arrivals()

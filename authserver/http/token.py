@@ -40,7 +40,7 @@ async def token_response(services: Services, oauth_request: FormRequest) -> Resp
         and database is not None
         and server.holds_client_of(oauth_request)
     ):
-        # PostgreSQL: the common case in two round trips on the event loop; the thread
+        # PostgreSQL: the common case in one round trip on the event loop; the thread
         # path decides every other (`tokens.event_loop`).
         response = await refresh_on_loop(server, oauth_request, database)
         if response is not None:

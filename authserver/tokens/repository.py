@@ -156,6 +156,24 @@ ROTATE_IN_ONE_STATEMENT = text(
 )
 
 
+# The event loop runs the rotation statement on its own (autocommit: its own transaction)
+# and builds the answer after it; if that answer is not a 200 (an unexpected error), this
+# puts back exactly what the rotation changed: the presented token unconsumed (if it is
+# still this rotation's), its successor, unsent, and the status entry gone.
+UNDO_ROTATION = text(
+    """
+    WITH restored AS (
+        UPDATE refresh_tokens SET consumed_at = NULL
+        WHERE token_hash = :hash AND consumed_at = :now
+    ), unassigned AS (
+        DELETE FROM status_assignments WHERE list_id = :status_list AND idx = :status_idx
+    )
+    DELETE FROM refresh_tokens WHERE token_hash = :new_hash AND consumed_at IS NULL
+    RETURNING token_hash
+    """
+)
+
+
 @dataclass(frozen=True, slots=True)
 class FamilyRow:
     """A token family as the rotation statement returned it: the columns of

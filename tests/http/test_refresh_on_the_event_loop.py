@@ -1,7 +1,8 @@
 """The refresh token grant with the client cache on, as in production. On PostgreSQL the
-common case is then rotated on the event loop (tokens/event_loop.py: `BEGIN` and the
-rotation statement in one round trip, the audit row and `COMMIT` in another), and every
-other case handed to the thread path. RFC 6749 §6 and RFC 9700 §4.14.2 must hold
+common case is then rotated on the event loop (tokens/event_loop.py: the rotation
+statement in one round trip, its own transaction; the audit row to the batching
+`AuditBuffer`; the rotation undone if the answer fails), and every other case handed to
+the thread path. RFC 6749 §6 and RFC 9700 §4.14.2 must hold
 exactly as on the thread path: every test of test_token_refresh.py runs here again.
 
 Elsewhere the tests run with the client cache off (`client_cache_ttl=0`), so every
@@ -64,9 +65,9 @@ def test_a_rotation_on_the_event_loop_commits_the_successor_its_audit_row_and_st
     tokens: Tokens, database: Database
 ) -> None:
     """Proof that the path is taken (the thread path's engine cannot connect), and that
-    its transaction stored everything a rotation stores: the presented token consumed,
-    the successor, the new access token's audit row (issue 10) and its status-list entry
-    (draft-ietf-oauth-status-list), all committed together."""
+    it stored everything a rotation stores: the presented token consumed, the successor
+    and its status-list entry (draft-ietf-oauth-status-list) committed together by the
+    statement, and the new access token's audit row (issue 10) with the next batch."""
     warm = tokens.refresh(tokens.first["refresh_token"])  # the client is now cached
     assert warm.status_code == 200, warm.text
     presented = warm.json()["refresh_token"]
@@ -80,6 +81,7 @@ def test_a_rotation_on_the_event_loop_commits_the_successor_its_audit_row_and_st
     assert tokens.active(body["access_token"]) and tokens.active(body["refresh_token"])
     assert not tokens.active(presented)
     jti, fid = claims_of(body["access_token"])["jti"], claims_of(body["access_token"])["fid"]
+    assert tokens.http.app.state.services.oauth.audit.flush() >= 1  # type: ignore[attr-defined]
     with database.reading() as session:
         issued = session.execute(
             select(AuditEvent.details).where(AuditEvent.event == "token.issued")  # type: ignore[arg-type]
@@ -113,3 +115,55 @@ def test_anything_but_a_rotation_goes_to_the_thread_path_untouched(tokens: Token
     assert tokens.active(successor)  # the reuse has not been acted on yet
     assert_oauth_error(tokens.refresh(first), 400, "invalid_grant")
     assert not tokens.active(successor)  # RFC 9700 §4.14.2: now the family is revoked
+
+
+@pytest.mark.postgresql
+@ON_POSTGRESQL
+def test_a_rotation_whose_answer_fails_is_undone(
+    tokens: Tokens,
+    database: Database,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """RFC 6749 §5.2 / §6: an unexpected error after the statement rotated (the signature
+    failing, here) answers 500 without details, and the client loses nothing: the
+    presented token is unconsumed again, the unsent successor and its status entry are
+    gone, and the same token then refreshes (no reuse detected, RFC 9700 §4.14.2)."""
+    warm = tokens.refresh(tokens.first["refresh_token"])  # the client is now cached
+    assert warm.status_code == 200, warm.text
+    presented = warm.json()["refresh_token"]
+    fid = claims_of(warm.json()["access_token"])["fid"]
+
+    def entries() -> int:
+        with database.reading() as session:
+            found = session.execute(
+                select(StatusAssignment).where(StatusAssignment.family_id == fid)  # type: ignore[arg-type]
+            ).all()
+            return len(found)
+
+    def tokens_of_family() -> int:
+        with database.reading() as session:
+            found = session.execute(
+                select(RefreshToken).where(RefreshToken.family_id == fid)  # type: ignore[arg-type]
+            ).all()
+            return len(found)
+
+    before = (entries(), tokens_of_family())
+    issuer = tokens.http.app.state.services.oauth._access_tokens  # type: ignore[attr-defined]
+
+    def failing(**_: object) -> None:
+        raise RuntimeError("the signing key is gone")
+
+    monkeypatch.setattr(issuer, "issue", failing)
+    failed = tokens.refresh(presented)
+    monkeypatch.undo()
+    assert failed.status_code == 500, failed.text
+    assert "signing key" not in failed.text
+    assert (entries(), tokens_of_family()) == before
+    assert not [record for record in caplog.records if "undone" in record.getMessage()]
+    with database.reading() as session:
+        token = session.get(RefreshToken, opaque_hash(presented))
+        assert token is not None and token.consumed_at is None
+    again = tokens.refresh(presented)
+    assert again.status_code == 200, again.text
+    assert tokens.active(again.json()["refresh_token"])

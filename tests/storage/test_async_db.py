@@ -1,4 +1,4 @@
-"""authserver.async_db: PostgreSQL on the event loop (reads and short transactions), against the
+"""authserver.async_db: PostgreSQL on the event loop (one statement at a time), against the
 real server: rows by column name, connections reused, a connection PostgreSQL ended
 replaced, an unreachable server a storage outage at once (503), never a wait."""
 
@@ -172,7 +172,7 @@ def test_an_unreachable_server_is_an_outage_at_once_not_a_wait() -> None:
         database.dispose()
 
 
-# --- transactions ---------------------------------------------------------------------
+# --- a statement that writes ----------------------------------------------------------
 
 _REVOKED = RevokedAccessToken.__table__  # type: ignore[attr-defined]
 _DENY = _REVOKED.insert().values(jti=bindparam("jti"), expires_at=bindparam("expires_at"))
@@ -190,64 +190,30 @@ def deny_row(jti: str) -> dict[str, Any]:
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 @pytest.mark.postgresql
-def test_a_committed_transaction_stores_its_first_statement_and_the_rest(
-    database: Database,
-) -> None:
+def test_a_writing_statement_is_its_own_committed_transaction(database: Database) -> None:
+    """What the refresh rotation relies on: the statement's change is committed when its
+    row comes back, seen at once by another connection."""
+    db = AsyncDatabase(database, size=1)
+
+    async def work() -> tuple[Any, bool]:
+        row = await db.first(_DENIED_RETURNING, deny_row("written"))
+        return row, denied(database, "written")
+
+    row, seen_meanwhile = run_with(db, work)
+    assert row.jti == "written" and seen_meanwhile
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+@pytest.mark.postgresql
+def test_a_failing_statement_stores_nothing_and_the_next_one_runs(database: Database) -> None:
+    """A statement that fails (a duplicate key) raises and leaves nothing behind; the pool
+    goes on with a fresh connection."""
     db = AsyncDatabase(database, size=1)
 
     async def work() -> Any:
-        async with db.transaction() as transaction:
-            row = await transaction.first(_DENIED_RETURNING, deny_row("first"))
-            await transaction.commit([(_DENY, deny_row("second")), (_DENY, deny_row("third"))])
-            return row
+        await db.first(_DENIED_RETURNING, deny_row("once"))
+        with pytest.raises(psycopg.errors.UniqueViolation):
+            await db.first(_DENIED_RETURNING, deny_row("once"))
+        return await db.first(_SERVICE_TOKEN_STATE, {"jti": "once", "client_id": "y"})
 
-    assert run_with(db, work).jti == "first"
-    assert all(denied(database, jti) for jti in ("first", "second", "third"))
-
-
-@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
-@pytest.mark.postgresql
-def test_a_transaction_left_without_commit_is_rolled_back_and_its_connection_reused(
-    database: Database,
-) -> None:
-    db = AsyncDatabase(database, size=1)
-
-    async def work() -> Any:
-        async with db.transaction() as transaction:
-            await transaction.first(_DENIED_RETURNING, deny_row("abandoned"))
-        # The same (only) connection, idle again, with no transaction left open.
-        return await db.first(_SERVICE_TOKEN_STATE, {"jti": "abandoned", "client_id": "y"})
-
-    assert run_with(db, work).denied is False
-    assert not denied(database, "abandoned")
-
-
-@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
-@pytest.mark.postgresql
-def test_an_exception_inside_a_transaction_rolls_it_back(database: Database) -> None:
-    db = AsyncDatabase(database, size=1)
-
-    async def work() -> None:
-        async with db.transaction() as transaction:
-            await transaction.first(_DENIED_RETURNING, deny_row("interrupted"))
-            raise LookupError("the request failed after the first statement")
-
-    with pytest.raises(LookupError):
-        run_with(db, work)
-    assert not denied(database, "interrupted")
-
-
-@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
-@pytest.mark.postgresql
-def test_a_failing_commit_stores_nothing(database: Database) -> None:
-    """The second round trip fails (a duplicate key): the first statement is undone too."""
-    db = AsyncDatabase(database, size=1)
-
-    async def work() -> None:
-        async with db.transaction() as transaction:
-            await transaction.first(_DENIED_RETURNING, deny_row("before"))
-            await transaction.commit([(_DENY, deny_row("twice")), (_DENY, deny_row("twice"))])
-
-    with pytest.raises(psycopg.errors.UniqueViolation):
-        run_with(db, work)
-    assert not denied(database, "before") and not denied(database, "twice")
+    assert run_with(db, work).denied is True
