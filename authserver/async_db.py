@@ -47,6 +47,14 @@ class AsyncDatabaseClosedError(RuntimeError):
     """A statement after `close()`, or from another event loop than the pool's."""
 
 
+def is_running_loop(loop: asyncio.AbstractEventLoop | None) -> bool:
+    """Whether `loop` is the event loop running this code (False outside of one)."""
+    try:
+        return loop is asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+
+
 class CompiledStatements:
     """Core statements compiled once for one dialect, by identity."""
 
@@ -81,10 +89,7 @@ class AsyncDatabase:
     @property
     def ready(self) -> bool:
         """Open, and on this event loop (the app's lifespan opened it)."""
-        try:
-            return self._loop is asyncio.get_running_loop()
-        except RuntimeError:
-            return False
+        return is_running_loop(self._loop)
 
     def open(self) -> None:
         """Bind the pool to the running event loop; connections come with the first use."""

@@ -31,7 +31,7 @@ from sqlalchemy.pool import StaticPool
 from sqlalchemy.sql import ClauseElement
 from starlette.concurrency import run_in_threadpool
 
-from authserver.async_db import AsyncDatabase, AsyncDatabaseClosedError
+from authserver.async_db import AsyncDatabase, AsyncDatabaseClosedError, is_running_loop
 from authserver.db import Database
 
 
@@ -63,10 +63,7 @@ class SqliteLoopReads:
     @property
     def ready(self) -> bool:
         """Open, and on this event loop (the app's lifespan opened it)."""
-        try:
-            return self._loop is asyncio.get_running_loop()
-        except RuntimeError:
-            return False
+        return is_running_loop(self._loop)
 
     def open(self) -> None:
         self._loop = asyncio.get_running_loop()

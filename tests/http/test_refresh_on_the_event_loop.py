@@ -11,6 +11,7 @@ refresh takes the thread path.
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -134,21 +135,12 @@ def test_a_rotation_whose_answer_fails_is_undone(
     presented = warm.json()["refresh_token"]
     fid = claims_of(warm.json()["access_token"])["fid"]
 
-    def entries() -> int:
+    def rows_of_family(model: Any) -> int:
         with database.reading() as session:
-            found = session.execute(
-                select(StatusAssignment).where(StatusAssignment.family_id == fid)  # type: ignore[arg-type]
-            ).all()
+            found = session.execute(select(model).where(model.family_id == fid)).all()
             return len(found)
 
-    def tokens_of_family() -> int:
-        with database.reading() as session:
-            found = session.execute(
-                select(RefreshToken).where(RefreshToken.family_id == fid)  # type: ignore[arg-type]
-            ).all()
-            return len(found)
-
-    before = (entries(), tokens_of_family())
+    before = (rows_of_family(StatusAssignment), rows_of_family(RefreshToken))
     issuer = tokens.http.app.state.services.oauth._access_tokens  # type: ignore[attr-defined]
 
     def failing(**_: object) -> None:
@@ -159,7 +151,7 @@ def test_a_rotation_whose_answer_fails_is_undone(
     monkeypatch.undo()
     assert failed.status_code == 500, failed.text
     assert "signing key" not in failed.text
-    assert (entries(), tokens_of_family()) == before
+    assert (rows_of_family(StatusAssignment), rows_of_family(RefreshToken)) == before
     assert not [record for record in caplog.records if "undone" in record.getMessage()]
     with database.reading() as session:
         token = session.get(RefreshToken, opaque_hash(presented))

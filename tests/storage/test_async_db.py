@@ -6,7 +6,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import psycopg
 import pytest
@@ -24,7 +24,13 @@ from tests.factories import make_client
 UNREACHABLE = "postgresql+psycopg://postgres@127.0.0.1:1/nothing-listens-here"
 
 
-def run_with(reads: AsyncDatabase, work: Callable[[], Awaitable[Any]]) -> Any:
+class LoopBound(Protocol):
+    def open(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+def run_with(reads: LoopBound, work: Callable[[], Awaitable[Any]]) -> Any:
     """`work` on a fresh event loop that `reads` is opened on and closed after."""
 
     async def main() -> Any:

@@ -7,7 +7,6 @@ committed, the connection writes nothing, and a database that is gone is a stora
 import asyncio
 import sqlite3
 import threading
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,7 @@ from sqlalchemy import text
 
 from authserver.db import Database, is_storage_outage
 from authserver.loop_reads import SqliteLoopReads
+from tests.storage.test_async_db import run_with
 
 VALUE = text("SELECT value FROM entries WHERE id = :id")
 
@@ -31,17 +31,6 @@ def database(tmp_path: Path) -> Database:
     database = Database(f"sqlite:///{path}")
     yield database
     database.dispose()
-
-
-def run_with(reads: SqliteLoopReads, work: Callable[[], Awaitable[Any]]) -> Any:
-    async def main() -> Any:
-        reads.open()
-        try:
-            return await work()
-        finally:
-            await reads.close()
-
-    return asyncio.run(main())
 
 
 def test_a_read_sees_what_is_committed_meanwhile(database: Database) -> None:
