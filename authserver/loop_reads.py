@@ -78,7 +78,7 @@ class SqliteLoopReads:
             raise AsyncDatabaseClosedError("the loop reads are not open on this event loop")
         try:
             return self._connected().execute(statement, parameters).first()
-        except OperationalError as error:
+        except Exception as error:
             self._drop()
             if not _is_busy(error):
                 raise
@@ -102,8 +102,8 @@ class SqliteLoopReads:
             connection.close()
 
 
-def _is_busy(error: OperationalError) -> bool:
-    original = error.orig
+def _is_busy(error: Exception) -> bool:
+    original = error.orig if isinstance(error, OperationalError) else None
     return isinstance(original, sqlite3.OperationalError) and original.sqlite_errorcode in (
         sqlite3.SQLITE_BUSY,
         sqlite3.SQLITE_LOCKED,
