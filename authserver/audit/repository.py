@@ -22,7 +22,9 @@ class AuditQuery:
 
 
 def find_events(db: Session, query: AuditQuery) -> list[AuditEvent]:
-    """The `limit` most recent events that match, oldest first."""
+    """The `limit` most recent events that match, oldest first: by when each happened, not
+    by when its row was stored (a batched row, `AuditBuffer`, is stored up to a flush
+    interval after events that came later); the row id breaks ties."""
     statement = select(AuditEvent)
     if query.since is not None:
         statement = statement.where(col(AuditEvent.occurred_at) >= query.since)
@@ -37,7 +39,8 @@ def find_events(db: Session, query: AuditQuery) -> list[AuditEvent]:
         statement = statement.where(col(AuditEvent.client_id) == query.client_id)
     if query.event is not None:
         statement = statement.where(col(AuditEvent.event) == query.event)
-    statement = statement.order_by(col(AuditEvent.id).desc()).limit(query.limit)
+    order = (col(AuditEvent.occurred_at).desc(), col(AuditEvent.id).desc())
+    statement = statement.order_by(*order).limit(query.limit)
     return list(reversed(db.exec(statement).all()))
 
 
