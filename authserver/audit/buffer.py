@@ -51,12 +51,8 @@ class AuditBuffer:
     def enqueue(self, rows: list[Row]) -> None:
         """Queue rows `prepare_event` made (it logged and counted them already), for a
         change that committed on its own (a refresh rotation on the event loop)."""
-        with self._lock:
-            for row in rows:
-                if len(self._queue) >= MAX_QUEUED:
-                    self._queue.popleft()
-                    self.dropped += 1
-                self._queue.append(row)
+        for row in rows:
+            self._queue_row(row)
 
     def flush(self) -> int:
         """Log, count and insert everything queued; the number of events written."""
@@ -81,12 +77,16 @@ class AuditBuffer:
         while self._arrived:
             event, context, occurred_at, fields = self._arrived.popleft()
             row = announce_event(event, context, occurred_at, log_lines=lines, **fields)  # type: ignore[arg-type]
-            with self._lock:
-                if len(self._queue) >= MAX_QUEUED:
-                    self._queue.popleft()
-                    self.dropped += 1
-                self._queue.append(row)
+            self._queue_row(row)
         emit_records(audit_log, lines)
+
+    def _queue_row(self, row: Row) -> None:
+        """Queue a row to insert; with the queue full, the oldest is dropped for it."""
+        with self._lock:
+            if len(self._queue) >= MAX_QUEUED:
+                self._queue.popleft()
+                self.dropped += 1
+            self._queue.append(row)
 
     def start(self) -> None:
         if self._thread is None:
