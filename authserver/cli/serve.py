@@ -7,7 +7,8 @@ import typer
 import uvicorn
 
 from authserver.app import create_app
-from authserver.logs import configure_logging, logging_config
+from authserver.http.one_write import OneWriteHttpToolsProtocol
+from authserver.logs import LogFormat, configure_logging, logging_config
 from authserver.metrics import metrics_directory
 from authserver.settings import load_settings
 
@@ -39,17 +40,7 @@ def serve(
     # Before any metric exists and any worker is spawned: they share one directory.
     with metrics_directory(workers):
         app = create_app(settings, serving=workers == 1)
-        options: dict[str, object] = {
-            "host": host,
-            "port": port,
-            # Requests are logged by our middleware (with their request id), and forwarding
-            # headers are handled there too (AUTHSERVER_TRUSTED_PROXIES), not by uvicorn.
-            "access_log": False,
-            "proxy_headers": False,
-            # No "server: uvicorn" on every answer: it tells an attacker what runs here.
-            "server_header": False,
-            "log_config": logging_config(settings.effective_log_format),
-        }
+        options = uvicorn_options(host=host, port=port, log_format=settings.effective_log_format)
         if workers == 1:
             uvicorn.run(app, **options)  # type: ignore[arg-type]
             return
@@ -57,3 +48,19 @@ def serve(
         uvicorn.run(
             "authserver.app:create_app_from_environment", factory=True, workers=workers, **options
         )  # type: ignore[arg-type]
+
+
+def uvicorn_options(*, host: str, port: int, log_format: LogFormat) -> dict[str, object]:
+    return {
+        "host": host,
+        "port": port,
+        # httptools, with a response's head and first body part in one write.
+        "http": OneWriteHttpToolsProtocol,
+        # Requests are logged by our middleware (with their request id), and forwarding
+        # headers are handled there too (AUTHSERVER_TRUSTED_PROXIES), not by uvicorn.
+        "access_log": False,
+        "proxy_headers": False,
+        # No "server: uvicorn" on every answer: it tells an attacker what runs here.
+        "server_header": False,
+        "log_config": logging_config(log_format),
+    }
