@@ -15,7 +15,7 @@ import threading
 from collections import deque
 from datetime import datetime, timedelta
 
-from authserver.audit.events import INSERT_EVENT_ROW, Row, announce_event
+from authserver.audit.events import Row, announce_event, insert_event_rows
 from authserver.audit.events import log as audit_log
 from authserver.clock import utcnow
 from authserver.context import RequestContext, current_context
@@ -65,7 +65,7 @@ class AuditBuffer:
                 return written
             try:
                 with self._database.transaction() as db:
-                    db.execute(INSERT_EVENT_ROW, batch)
+                    insert_event_rows(db.connection(), batch)
             except Exception:
                 with self._lock:
                     self._queue.extendleft(reversed(batch))
