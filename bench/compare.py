@@ -34,9 +34,11 @@ from compare_measure import (
     Load,
     MeasurementError,
     Target,
+    cpu_ticks,
     load_average,
     openssl_speed,
     run_wrk,
+    steal_share,
     wait_for_quiet,
 )
 from compare_peer import install_peer, peer_tools_missing, redis_answers, start_peer
@@ -72,6 +74,7 @@ class Config:
     seconds: int
     quiet_load: float
     quiet_wait_seconds: float
+    quiet_steal_percent: float
     openssl_seconds: int
     out: Path
     workers_list: list[int]
@@ -87,6 +90,7 @@ class Config:
             seconds=int(os.environ.get("BENCH_SECONDS", "10")),
             quiet_load=float(os.environ.get("BENCH_QUIET_LOAD", "0.6")),
             quiet_wait_seconds=float(os.environ.get("BENCH_QUIET_WAIT", "120")),
+            quiet_steal_percent=float(os.environ.get("BENCH_QUIET_STEAL", "5")),
             openssl_seconds=int(os.environ.get("BENCH_OPENSSL_SECONDS", "5")),
             out=Path(os.environ.get("BENCH_OUT", ROOT / "var" / "bench" / "compare.json")),
             workers_list=workers,
@@ -100,6 +104,8 @@ class Config:
             )
         if config.scale_rounds < 0:
             raise ValueError("BENCH_SCALE_ROUNDS must be 0 (no scale curve) or more")
+        if not 0 <= config.quiet_steal_percent <= 100:
+            raise ValueError("BENCH_QUIET_STEAL must be a percentage from 0 to 100")
         return config
 
 
@@ -244,6 +250,7 @@ def run_round(bench: Bench, number: int) -> dict[str, Any]:
     )
     quiet = wait_for_quiet(config.quiet_load, config.quiet_wait_seconds)
     say(f"round {number}: load {quiet.load_average:.2f}" + (" (noisy)" if quiet.noisy else ""))
+    ticks_at_start = cpu_ticks()
     speed = openssl_speed(config.openssl_seconds, os.cpu_count() or 1)
     say(f"round {number}: openssl {speed.sign_per_second:.0f} sign/s")
     targets = bench.targets(bench.workdir / f"round-{number}")
@@ -260,7 +267,16 @@ def run_round(bench: Bench, number: int) -> dict[str, Any]:
                     f"round {number}: {endpoint.key:<11} {server:<4} "
                     f"{figures['requests_per_second']:8.0f} req/s  p50 {figures['p50_ms']:.2f} ms"
                     f"  p99 {figures['p99_ms']:.2f} ms"
+                    f"  steal {100 * figures['steal_share']:.1f} %"
                 )
+    # From after the quiet wait to here: openssl speed and every measurement of the round.
+    stolen = round(steal_share(ticks_at_start, cpu_ticks()), 4)
+    steal_noisy = 100 * stolen > config.quiet_steal_percent
+    if steal_noisy:
+        say(
+            f"round {number}: the host stole {100 * stolen:.1f} % of the CPU time "
+            f"(above BENCH_QUIET_STEAL={config.quiet_steal_percent:g} %)"
+        )
     return {
         "round": number,
         "order": order,
@@ -268,12 +284,17 @@ def run_round(bench: Bench, number: int) -> dict[str, Any]:
         "openssl": asdict(speed),
         "measurements": measurements,
         "load_average_end": load_average(),
+        "steal_share": stolen,
+        "steal_noisy": steal_noisy,
     }
 
 
 def measure(target: Target, load: Load, config: Config) -> dict[str, Any]:
+    """Warm-up, then the measured run; its figures and the CPU share the host stole in it."""
     run_wrk(target, load, config.warmup_seconds)
-    return run_wrk(target, load, config.seconds).as_json()
+    start = cpu_ticks()
+    figures = run_wrk(target, load, config.seconds).as_json()
+    return figures | {"steal_share": round(steal_share(start, cpu_ticks()), 4)}
 
 
 def measure_scale(bench: Bench) -> dict[str, Any]:

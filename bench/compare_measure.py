@@ -1,4 +1,5 @@
-"""The measuring instruments of bench/compare.py: wrk runs, `openssl speed`, a quiet machine.
+"""The measuring instruments of bench/compare.py: wrk runs, `openssl speed`, a quiet machine,
+the CPU time the host stole.
 
 A wrk run goes through `bench/lua/compare.lua`, which counts non-2xx responses and 2xx
 bodies without the expected text; `run_wrk` fails unless those counts and wrk's socket
@@ -12,10 +13,12 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 LUA_SCRIPT = Path(__file__).resolve().parent / "lua" / "compare.lua"
 RESULT_PREFIX = "compare.lua "
 WRK_TIMEOUT = "10s"
+PROC_STAT = Path("/proc/stat")
 
 
 class MeasurementError(Exception):
@@ -219,3 +222,33 @@ def wait_for_quiet(threshold: float, max_wait_seconds: float, poll_seconds: floa
         time.sleep(min(poll_seconds, max_wait_seconds - waited))
         history.append(load_average())
     return Quiet(history[-1], round(time.monotonic() - started, 1), False, threshold, history)
+
+
+class CpuTicks(NamedTuple):
+    """All cores' CPU ticks since boot: those the host stole, and all of them."""
+
+    steal: int
+    total: int
+
+
+def parse_cpu_ticks(stat: str) -> CpuTicks:
+    """The `cpu` line (the first) of /proc/stat's text: user nice system idle iowait irq
+    softirq steal ...; steal is the 8th number (0 on kernels without it), total their sum."""
+    numbers = [int(word) for word in stat.splitlines()[0].split()[1:]]
+    return CpuTicks(numbers[7] if len(numbers) > 7 else 0, sum(numbers))
+
+
+def cpu_ticks(path: Path = PROC_STAT) -> CpuTicks | None:
+    """The ticks now; None without /proc/stat (not Linux)."""
+    try:
+        return parse_cpu_ticks(path.read_text())
+    except OSError:
+        return None
+
+
+def steal_share(start: CpuTicks | None, end: CpuTicks | None) -> float:
+    """The share (0 to 1) of the CPU time between two readings that the host stole: steal
+    does not show in the load average. 0.0 when either reading is missing."""
+    if start is None or end is None or end.total <= start.total:
+        return 0.0
+    return max(end.steal - start.steal, 0) / (end.total - start.total)

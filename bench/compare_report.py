@@ -13,6 +13,7 @@ from compare_targets import OPAQUE_AUDIENCE, USERINFO_PEER
 
 SERVERS = ("ours", "peer")
 FIGURES = ("requests_per_second", "p50_ms", "p99_ms")
+QUIET_STEAL_PERCENT = 5.0  # BENCH_QUIET_STEAL's default, for a JSON without the setting
 
 
 def spread(values: Iterable[float]) -> dict[str, float] | None:
@@ -163,9 +164,12 @@ def _ceiling_rows(result: dict[str, Any]) -> list[str]:
 
 
 def _round_rows(result: dict[str, Any]) -> list[str]:
-    rows = [["round", "first", "load avg start/end", "waited", "noisy", "sign/s", "verify/s"]]
+    rows = [
+        ["round", "first", "load avg start/end", "waited", "noisy", "steal %", "sign/s", "verify/s"]
+    ]
     for one in result["rounds"]:
         quiet = one["quiet"]
+        steal = one.get("steal_share")  # missing in JSON written before it was recorded
         rows.append(
             [
                 str(one["round"]),
@@ -173,11 +177,12 @@ def _round_rows(result: dict[str, Any]) -> list[str]:
                 f"{quiet['load_average']:.2f} / {one['load_average_end']:.2f}",
                 f"{quiet['waited_seconds']:.0f} s",
                 "yes" if quiet["noisy"] else "no",
+                "-" if steal is None else f"{100 * steal:.1f}",
                 f"{one['openssl']['sign_per_second']:.0f}",
                 f"{one['openssl']['verify_per_second']:.0f}",
             ]
         )
-    return _aligned(rows, right=(3, 5, 6))
+    return _aligned(rows, right=(3, 5, 6, 7))
 
 
 def _scale_rows(result: dict[str, Any]) -> list[str]:
@@ -220,6 +225,10 @@ def notes(result: dict[str, Any]) -> list[str]:
     noisy = [str(one["round"]) for one in result["rounds"] if one["quiet"]["noisy"]]
     if noisy:
         found.append(f"noisy rounds (load never fell below the threshold): {', '.join(noisy)}")
+    stolen = [str(one["round"]) for one in result["rounds"] if one.get("steal_noisy")]
+    if stolen:
+        threshold = result["config"].get("quiet_steal_percent", QUIET_STEAL_PERCENT)
+        found.append(f"rounds with CPU steal above {threshold:g} %: {', '.join(stolen)}")
     for name, lines in logs.items():
         if lines:
             found.append(f"{name} server log: {len(lines)} problem lines, first: {lines[0][:200]}")
