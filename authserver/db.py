@@ -1,5 +1,6 @@
 """The database engine and transactions: one per request or CLI command."""
 
+import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -90,6 +91,8 @@ STORAGE_OUTAGES: tuple[type[Exception], ...] = (
     PoolTimeoutError,
     psycopg.OperationalError,
     psycopg.InterfaceError,
+    # SQLite's reads on the event loop (`authserver.loop_reads`) use the driver directly.
+    sqlite3.OperationalError,
 )
 
 

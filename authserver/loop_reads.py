@@ -13,21 +13,21 @@ lookup in a file the OS has cached):
   beside the writer, so the loop never waits on a lock. In the rare moment where SQLite
   still answers SQLITE_BUSY (a checkpoint that resets the log, recovery after a crash),
   the read is done again in a worker thread through the pool, which waits its turn;
-- the statement is the same prebuilt Core statement, with SQLAlchemy's types reading
-  the columns, as in a session;
+- the statement is the same prebuilt Core statement, compiled once for SQLite and run on
+  the driver's connection (`_SqliteStatement`): each parameter bound and each column read
+  through its SQLAlchemy type, as in a session, without SQLAlchemy's execution and
+  result machinery around a one-row read, which cost more than the read;
 - any other error drops the connection (the next read opens one) and goes to the
   caller: a database that is gone is a storage outage (503), as on the thread path.
 """
 
 import asyncio
 import sqlite3
-from collections.abc import Mapping
+from collections import namedtuple
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, create_engine
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
-from sqlalchemy.pool import StaticPool
+from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.sql import ClauseElement
 from starlette.concurrency import run_in_threadpool
 
@@ -45,12 +45,12 @@ class LoopReads(Protocol):
 class SqliteLoopReads:
     def __init__(self, database: Database) -> None:
         self._database = database
-        self._engine = create_engine(
-            database.url,
-            poolclass=StaticPool,
-            connect_args={"check_same_thread": False, "timeout": 0},
-        )
-        self._connection: Connection | None = None
+        url = make_url(database.url)
+        self._dialect: Dialect = url.get_dialect()()
+        arguments, options = self._dialect.create_connect_args(url)
+        self._connect_arguments = (tuple(arguments), {**options, "timeout": 0})
+        self._statements: dict[int, _SqliteStatement] = {}
+        self._connection: sqlite3.Connection | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
     @classmethod
@@ -71,13 +71,15 @@ class SqliteLoopReads:
     async def close(self) -> None:
         self._loop = None
         self._drop()
-        self._engine.dispose()
 
     async def first(self, statement: ClauseElement, parameters: Mapping[str, Any]) -> Any:
         if not self.ready:
             raise AsyncDatabaseClosedError("the loop reads are not open on this event loop")
+        compiled = self._statements.get(id(statement))
+        if compiled is None or compiled.statement is not statement:
+            compiled = self._statements[id(statement)] = _SqliteStatement(statement, self._dialect)
         try:
-            return self._connected().execute(statement, parameters).first()
+            return compiled.first(self._connected(), parameters)
         except Exception as error:
             self._drop()
             if not _is_busy(error):
@@ -88,23 +90,84 @@ class SqliteLoopReads:
         with self._database.reading() as session:
             return session.connection().execute(statement, parameters).first()
 
-    def _connected(self) -> Connection:
+    def _connected(self) -> sqlite3.Connection:
         if self._connection is None:
-            connection = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-            connection.exec_driver_sql("PRAGMA query_only = ON")
+            arguments, options = self._connect_arguments
+            # isolation_level None: autocommit, each read its own snapshot.
+            connection = sqlite3.connect(
+                *arguments, **{**options, "check_same_thread": False, "isolation_level": None}
+            )
+            try:
+                connection.execute("PRAGMA query_only = ON")
+            except BaseException:
+                connection.close()
+                raise
             self._connection = connection
         return self._connection
 
     def _drop(self) -> None:
         connection, self._connection = self._connection, None
         if connection is not None:
-            connection.invalidate()
             connection.close()
 
 
+Processor = Callable[[Any], Any] | None
+
+
+class _SqliteStatement:
+    """A Core statement compiled for SQLite once: its SQL, each positional parameter's name,
+    default and bind processor, and a row type whose fields are the selected columns
+    (what a SQLAlchemy row offers by attribute), each read through its result processor.
+    A textual statement's columns are known once it ran, and read as the driver gives them."""
+
+    def __init__(self, statement: ClauseElement, dialect: Dialect) -> None:
+        compiled = statement.compile(dialect=dialect)
+        if "POSTCOMPILE" in compiled.string:  # an IN list: expanded per execution
+            raise ValueError("loop reads do not run statements with expanding parameters")
+        self.statement = statement
+        self.sql = compiled.string
+        self.parameters: list[tuple[str, bool, Any, Processor]] = []
+        for name in compiled.positiontup or ():
+            bind = compiled.binds[name]
+            processor = bind.type.dialect_impl(dialect).bind_processor(dialect)
+            self.parameters.append((name, bind.required, bind.value, processor))
+        self.row_type: Any = None
+        self.readers: list[Processor] = []
+        selected = getattr(statement, "selected_columns", None)
+        if selected is not None:
+            columns = list(selected.items())
+            self.row_type = namedtuple("Row", [key for key, _ in columns])  # type: ignore[misc]
+            self.readers = [
+                column.type.dialect_impl(dialect).result_processor(dialect, None)
+                for _, column in columns
+            ]
+
+    def first(self, connection: sqlite3.Connection, given: Mapping[str, Any]) -> Any:
+        values = []
+        for name, required, default, processor in self.parameters:
+            if name in given:
+                value = given[name]
+            elif required:
+                raise KeyError(f"no value for the parameter {name!r}")
+            else:
+                value = default
+            values.append(value if processor is None else processor(value))
+        cursor = connection.execute(self.sql, values)
+        found = cursor.fetchone()
+        if found is None:
+            return None
+        if self.row_type is None:  # text: the driver's columns, as it reads them
+            names = [column[0] for column in cursor.description]
+            self.row_type = namedtuple("Row", names, rename=True)  # type: ignore[misc]
+            self.readers = [None] * len(names)
+        return self.row_type._make(
+            value if reader is None else reader(value)
+            for reader, value in zip(self.readers, found, strict=True)
+        )
+
+
 def _is_busy(error: Exception) -> bool:
-    original = error.orig if isinstance(error, OperationalError) else None
-    return isinstance(original, sqlite3.OperationalError) and original.sqlite_errorcode in (
+    return isinstance(error, sqlite3.OperationalError) and error.sqlite_errorcode in (
         sqlite3.SQLITE_BUSY,
         sqlite3.SQLITE_LOCKED,
     )

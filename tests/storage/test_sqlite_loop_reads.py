@@ -7,13 +7,25 @@ committed, the connection writes nothing, and a database that is gone is a stora
 import asyncio
 import sqlite3
 import threading
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    bindparam,
+    select,
+    text,
+)
 
-from authserver.db import Database, is_storage_outage
+from authserver.db import Database, UtcDateTime, is_storage_outage
 from authserver.loop_reads import SqliteLoopReads
 from tests.storage.test_async_db import run_with
 
@@ -115,3 +127,71 @@ def test_only_a_sqlite_file_gets_loop_reads(tmp_path: Path) -> None:
     private to its connection, so another connection would read another database."""
     assert SqliteLoopReads.for_database(Database(f"sqlite:///{tmp_path / 'a.db'}")) is not None
     assert SqliteLoopReads.for_database(Database("sqlite://")) is None
+
+
+_metadata = MetaData()
+_typed = Table(
+    "typed",
+    _metadata,
+    Column("id", Integer, primary_key=True),
+    Column("at", UtcDateTime(), nullable=True),
+    Column("flag", Boolean, nullable=False),
+    Column("claims", JSON, nullable=True),
+    Column("name", String(50)),
+)
+# Every kind of parameter: given, a datetime through its bind processor, a default value.
+TYPED = select(
+    _typed.c.at,
+    _typed.c.flag,
+    _typed.c.claims,
+    (_typed.c.at < bindparam("now", type_=UtcDateTime())).label("past"),
+    _typed.c.name.label("who"),
+).where(_typed.c.id == bindparam("id"), _typed.c.name != bindparam("not_named", "nobody"))
+
+
+@pytest.mark.parametrize("row_id", [1, 2, 3])
+def test_a_typed_read_gives_what_a_session_gives(database: Database, row_id: int) -> None:
+    """Each parameter bound and each column read through its SQLAlchemy type: aware UTC
+    datetimes, booleans, JSON, labels as attribute names; None for no row."""
+    moment = datetime(2026, 12, 8, 1, 2, 3, 456789, tzinfo=UTC)
+    _metadata.create_all(database.engine)
+    with database.transaction() as db:
+        db.connection().execute(
+            _typed.insert(),
+            [
+                {"id": 1, "at": moment, "flag": True, "claims": {"a": [1]}, "name": "x"},
+                {"id": 2, "at": None, "flag": False, "claims": None, "name": "y"},
+            ],
+        )
+    reads = SqliteLoopReads(database)
+    # `now` equal to the stored moment: bound as SQLAlchemy binds it, the stored text
+    # equals it (not `past`); bound as the driver would adapt it, it would not.
+    parameters = {"id": row_id, "now": moment}
+
+    async def work() -> Any:
+        return await reads.first(TYPED, parameters)
+
+    on_the_loop = run_with(reads, work)
+    with database.reading() as db:
+        in_a_session = db.connection().execute(TYPED, parameters).first()
+
+    if row_id == 3:
+        assert on_the_loop is None and in_a_session is None
+        return
+    assert tuple(on_the_loop) == tuple(in_a_session)
+    assert on_the_loop._fields == ("at", "flag", "claims", "past", "who")
+    if row_id == 1:
+        assert on_the_loop.at == moment and on_the_loop.at.tzinfo is not None
+        assert (on_the_loop.flag, on_the_loop.claims, on_the_loop.past) == (True, {"a": [1]}, False)
+    else:
+        assert (on_the_loop.at, on_the_loop.flag, on_the_loop.past) == (None, False, None)
+
+
+def test_a_missing_parameter_is_an_error_not_a_null(database: Database) -> None:
+    reads = SqliteLoopReads(database)
+
+    async def work() -> Any:
+        return await reads.first(VALUE, {})
+
+    with pytest.raises(KeyError, match="'id'"):
+        run_with(reads, work)
