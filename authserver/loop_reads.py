@@ -153,13 +153,17 @@ class _SqliteStatement:
                 value = default
             values.append(value if processor is None else processor(value))
         cursor = connection.execute(self.sql, values)
-        found = cursor.fetchone()
+        try:
+            found = cursor.fetchone()
+            if found is not None and self.row_type is None:  # text: the driver's columns
+                names = [column[0] for column in cursor.description]
+                self.row_type = namedtuple("Row", names, rename=True)  # type: ignore[misc]
+                self.readers = [None] * len(names)
+        finally:
+            # Resets the statement: its read snapshot ends now, not when the cursor is freed.
+            cursor.close()
         if found is None:
             return None
-        if self.row_type is None:  # text: the driver's columns, as it reads them
-            names = [column[0] for column in cursor.description]
-            self.row_type = namedtuple("Row", names, rename=True)  # type: ignore[misc]
-            self.readers = [None] * len(names)
         return self.row_type._make(
             value if reader is None else reader(value)
             for reader, value in zip(self.readers, found, strict=True)

@@ -118,38 +118,36 @@ def insert_event_rows(connection: Connection, rows: list[Row]) -> None:
     them: the statement compiled once per dialect and each value bound through its
     column's type, but without SQLAlchemy's per-row parameter processing, which cost
     more than the insert itself (a batch of `AuditBuffer` is up to a thousand rows)."""
-    sql, processors = _driver_insert(connection.dialect)
-    connection.exec_driver_sql(
-        sql,
-        [
-            tuple(row[name] if bind is None else bind(row[name]) for name, bind in processors)
-            for row in rows
-        ],
-    )
+    sql, positional, processors = _driver_insert(connection.dialect)
+    values: list[Any] = []
+    for row in rows:
+        bound = [row[name] if bind is None else bind(row[name]) for name, bind in processors]
+        if positional:
+            values.append(tuple(bound))
+        else:
+            values.append({name: value for (name, _), value in zip(processors, bound, strict=True)})
+    connection.exec_driver_sql(sql, values)
 
 
-_DriverInsert = tuple[str, tuple[tuple[str, Any], ...]]
+# The driver's SQL, whether its parameters are positional (else named), and each
+# parameter's column name and bind processor (None when its type has none), in order.
+_DriverInsert = tuple[str, bool, tuple[tuple[str, Any], ...]]
 _driver_inserts: dict[tuple[str, str], _DriverInsert] = {}
 
 
 def _driver_insert(dialect: Dialect) -> _DriverInsert:
-    """`INSERT_EVENT_ROW` as the driver's SQL with positional parameters, and for each
-    parameter its column and the column type's bind processor (None when it has none)."""
     key = (dialect.name, dialect.driver)
     if (found := _driver_inserts.get(key)) is None:
         # inline(): no RETURNING of the new id, which an executemany has no use for.
         compiled = INSERT_EVENT_ROW.inline().compile(dialect=dialect)
-        if compiled.positional:
-            sql, order = compiled.string, compiled.positiontup or ()
-        else:  # named ("%(name)s"): the same statement with positional "%s"
-            order = tuple(ROW_COLUMNS)
-            sql = compiled.string % {name: "%s" for name in compiled.params}
+        names = compiled.positiontup if compiled.positional else ROW_COLUMNS
         columns = AUDIT_TABLE.c
         found = _driver_inserts[key] = (
-            sql,
+            compiled.string,
+            compiled.positional,
             tuple(
                 (name, columns[name].type.dialect_impl(dialect).bind_processor(dialect))
-                for name in order
+                for name in names or ()
             ),
         )
     return found
