@@ -24,12 +24,12 @@ SQLite has no such pool (`for_database` returns None): its requests stay in thre
 import asyncio
 import contextlib
 import time
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, Generic, TypeVar
 
 import psycopg
 from psycopg.rows import namedtuple_row
-from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy.engine import make_url
 from sqlalchemy.sql import ClauseElement
 
 from authserver.db import PING_AFTER_IDLE_SECONDS, Database
@@ -55,17 +55,21 @@ def is_running_loop(loop: asyncio.AbstractEventLoop | None) -> bool:
         return False
 
 
-class CompiledStatements:
-    """Core statements compiled once for one dialect, by identity."""
+Compiled = TypeVar("Compiled")
 
-    def __init__(self, dialect: Dialect) -> None:
-        self._dialect = dialect
-        self._compiled: dict[int, tuple[ClauseElement, str]] = {}
 
-    def sql(self, statement: ClauseElement) -> str:
+class CompiledStatements(Generic[Compiled]):
+    """Core statements compiled once each (by `make`), by identity: the prebuilt
+    statements of the hot paths, for psycopg here and for SQLite's loop reads."""
+
+    def __init__(self, make: Callable[[ClauseElement], Compiled]) -> None:
+        self._make = make
+        self._compiled: dict[int, tuple[ClauseElement, Compiled]] = {}
+
+    def get(self, statement: ClauseElement) -> Compiled:
         cached = self._compiled.get(id(statement))
         if cached is None or cached[0] is not statement:
-            cached = (statement, str(statement.compile(dialect=self._dialect)))
+            cached = (statement, self._make(statement))
             self._compiled[id(statement)] = cached
         return cached[1]
 
@@ -74,7 +78,10 @@ class AsyncDatabase:
     def __init__(self, database: Database, size: int = DEFAULT_CONNECTIONS) -> None:
         url = make_url(database.url).set(drivername="postgresql")
         self._conninfo = url.render_as_string(hide_password=False)
-        self._statements = CompiledStatements(database.engine.dialect)
+        dialect = database.engine.dialect
+        self._statements = CompiledStatements(
+            lambda statement: str(statement.compile(dialect=dialect))
+        )
         self._size = size
         self._idle: list[tuple[Connection, float]] = []
         self._slots: asyncio.Semaphore | None = None
@@ -107,7 +114,7 @@ class AsyncDatabase:
         in autocommit (a statement is its own transaction)."""
         if not self.ready or self._slots is None:
             raise AsyncDatabaseClosedError("the async database is not open on this event loop")
-        sql = self._statements.sql(statement)
+        sql = self._statements.get(statement)
         async with self._slots:
             connection, recent = self._checkout()
             try:

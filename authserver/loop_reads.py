@@ -31,7 +31,12 @@ from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.sql import ClauseElement
 from starlette.concurrency import run_in_threadpool
 
-from authserver.async_db import AsyncDatabase, AsyncDatabaseClosedError, is_running_loop
+from authserver.async_db import (
+    AsyncDatabase,
+    AsyncDatabaseClosedError,
+    CompiledStatements,
+    is_running_loop,
+)
 from authserver.db import Database
 
 
@@ -46,10 +51,12 @@ class SqliteLoopReads:
     def __init__(self, database: Database) -> None:
         self._database = database
         url = make_url(database.url)
-        self._dialect: Dialect = url.get_dialect()()
-        arguments, options = self._dialect.create_connect_args(url)
+        dialect: Dialect = url.get_dialect()()
+        arguments, options = dialect.create_connect_args(url)
         self._connect_arguments = (tuple(arguments), {**options, "timeout": 0})
-        self._statements: dict[int, _SqliteStatement] = {}
+        self._statements = CompiledStatements(
+            lambda statement: _SqliteStatement(statement, dialect)
+        )
         self._connection: sqlite3.Connection | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -75,9 +82,7 @@ class SqliteLoopReads:
     async def first(self, statement: ClauseElement, parameters: Mapping[str, Any]) -> Any:
         if not self.ready:
             raise AsyncDatabaseClosedError("the loop reads are not open on this event loop")
-        compiled = self._statements.get(id(statement))
-        if compiled is None or compiled.statement is not statement:
-            compiled = self._statements[id(statement)] = _SqliteStatement(statement, self._dialect)
+        compiled = self._statements.get(statement)
         try:
             return compiled.first(self._connected(), parameters)
         except Exception as error:
@@ -124,7 +129,6 @@ class _SqliteStatement:
         compiled = statement.compile(dialect=dialect)
         if "POSTCOMPILE" in compiled.string:  # an IN list: expanded per execution
             raise ValueError("loop reads do not run statements with expanding parameters")
-        self.statement = statement
         self.sql = compiled.string
         self.parameters: list[tuple[str, bool, Any, Processor]] = []
         for name in compiled.positiontup or ():
