@@ -8,25 +8,16 @@ from sqlalchemy import select
 
 from authserver.audit import buffer as audit_buffer
 from authserver.audit.buffer import AuditBuffer
-from authserver.audit.events import AUDIT_TABLE, INSERT_EVENT_ROW, insert_event_rows
+from authserver.audit.events import AUDIT_TABLE, INSERT_EVENT_ROW, ROW_COLUMNS, insert_event_rows
 from authserver.clock import utcnow
 from authserver.context import RequestContext, enter_context, leave_context
 from authserver.db import Database
 
 
 def _row(event: str, **values: object) -> dict[str, object]:
-    row: dict[str, object] = {
-        "occurred_at": utcnow(),
-        "event": event,
-        "actor": None,
-        "user_id": None,
-        "username": None,
-        "client_id": None,
-        "client_address": None,
-        "request_id": None,
-        "details": "{}",
-    }
-    row.update(values)
+    """A row of every column `prepare_event` fills; those not given are None."""
+    row: dict[str, object] = dict.fromkeys(ROW_COLUMNS)
+    row.update({"occurred_at": utcnow(), "event": event, "details": "{}", **values})
     return row
 
 
