@@ -225,17 +225,22 @@ def wait_for_quiet(threshold: float, max_wait_seconds: float, poll_seconds: floa
 
 
 class CpuTicks(NamedTuple):
-    """All cores' CPU ticks since boot: those the host stole, and all of them."""
+    """All cores' CPU ticks since boot: those the host stole, those idle (idle and
+    iowait), and all of them."""
 
     steal: int
+    idle: int
     total: int
 
 
 def parse_cpu_ticks(stat: str) -> CpuTicks:
     """The `cpu` line (the first) of /proc/stat's text: user nice system idle iowait irq
-    softirq steal ...; steal is the 8th number (0 on kernels without it), total their sum."""
-    numbers = [int(word) for word in stat.splitlines()[0].split()[1:]]
-    return CpuTicks(numbers[7] if len(numbers) > 7 else 0, sum(numbers))
+    softirq steal guest guest_nice. Steal is the 8th number (0 on kernels without it); the
+    total is the sum of the first eight, as the guest fields are counted in user and nice
+    already."""
+    numbers = [int(word) for word in stat.splitlines()[0].split()[1:9]]
+    steal = numbers[7] if len(numbers) > 7 else 0
+    return CpuTicks(steal, sum(numbers[3:5]), sum(numbers))
 
 
 def cpu_ticks(path: Path = PROC_STAT) -> CpuTicks | None:

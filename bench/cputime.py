@@ -28,10 +28,11 @@ import json
 import os
 import sys
 import time
+from pathlib import Path
+
+from compare_measure import parse_cpu_ticks
 
 Reading = dict[str, tuple[str, int]]
-# /proc/stat's first line: user nice system idle iowait irq softirq steal ...
-_IDLE_FIELDS = (3, 4)
 
 
 def read_processes(pgid: int, database: str | None) -> Reading:
@@ -59,10 +60,8 @@ def read_processes(pgid: int, database: str | None) -> Reading:
 
 def machine_ticks() -> tuple[int, int]:
     """(busy, total) CPU ticks of all cores since boot."""
-    with open("/proc/stat") as file:
-        values = [int(v) for v in file.readline().split()[1:9]]
-    idle = sum(values[i] for i in _IDLE_FIELDS)
-    return sum(values) - idle, sum(values)
+    ticks = parse_cpu_ticks(Path("/proc/stat").read_text())
+    return ticks.total - ticks.idle, ticks.total
 
 
 def since(before: Reading, now: Reading) -> tuple[float, float]:

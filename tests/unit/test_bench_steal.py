@@ -23,10 +23,13 @@ BEFORE = "cpu  400 0 100 300 50 0 50 100 0 0\ncpu0 200 0 50 150 25 0 25 50 0 0\n
 AFTER = "cpu  800 0 200 550 50 0 50 350 0 0\ncpu0 400 0 100 275 25 0 25 175 0 0\nintr 4 5 6\n"
 
 
-def test_parse_reads_the_steal_field_and_sums_every_field() -> None:
-    assert parse_cpu_ticks(BEFORE) == CpuTicks(steal=100, total=1000)
+def test_parse_reads_steal_and_idle_and_sums_the_first_eight_fields() -> None:
+    assert parse_cpu_ticks(BEFORE) == CpuTicks(steal=100, idle=350, total=1000)
+    # guest and guest_nice are counted in user and nice already: not twice.
+    guests = "cpu  400 0 100 300 50 0 50 100 70 30\n"
+    assert parse_cpu_ticks(guests) == CpuTicks(steal=100, idle=350, total=1000)
     # An old kernel's line without steal: no steal, and still a total.
-    assert parse_cpu_ticks("cpu  1 2 3 4\n") == CpuTicks(steal=0, total=10)
+    assert parse_cpu_ticks("cpu  1 2 3 4\n") == CpuTicks(steal=0, idle=4, total=10)
 
 
 def test_steal_share_between_two_readings_of_a_file(tmp_path: Path) -> None:
