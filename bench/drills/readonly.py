@@ -59,6 +59,7 @@ FAILED_START = "Process SpawnProcess"
 REPLACEMENT_WAIT_SECONDS = 30.0
 RECOVERY_WAIT_SECONDS = 120.0
 UNMOUNT_WAIT_SECONDS = 5.0
+REMOUNT_ATTEMPTS = 3
 
 
 def run(quick: bool, rng: random.Random) -> DrillResult:
@@ -206,10 +207,7 @@ def _broken(keys: Path, variant: str) -> Iterator[Callable[[], None]]:
         _fill(filler)
         undo = filler.unlink
     elif os.geteuid() == 0:
-        if not (
-            _mount("--bind", str(keys), str(keys)) and _mount("-o", "remount,ro,bind", str(keys))
-        ):
-            raise RuntimeError("could not make a read-only bind mount")
+        _read_only_bind_mount(keys)
 
         def undo() -> None:
             _mount_undo(str(keys))
@@ -245,11 +243,35 @@ def _fill(filler: Path) -> None:
                     break
 
 
+def _read_only_bind_mount(keys: Path) -> None:
+    """A read-only bind mount of `keys` onto itself. The remount is tried a few times; if
+    it never takes, the bind is undone (so the directory can be removed) and the error
+    says what mount(8) said."""
+    failed = _mount_error("--bind", str(keys), str(keys))
+    if failed is not None:
+        raise RuntimeError(f"could not bind-mount {keys}: {failed}")
+    for attempt in range(REMOUNT_ATTEMPTS):
+        failed = _mount_error("-o", "remount,ro,bind", str(keys))
+        if failed is None:
+            return
+        time.sleep(0.1 * (attempt + 1))
+    _mount_undo(str(keys))
+    raise RuntimeError(f"could not remount {keys} read-only: {failed}")
+
+
 def _mount(*arguments: str) -> bool:
+    return _mount_error(*arguments) is None
+
+
+def _mount_error(*arguments: str) -> str | None:
+    """None once mount(8) did it; otherwise what it said."""
     if shutil.which("mount") is None:
-        return False
+        return "no mount(8)"
     finished = subprocess.run(["mount", *arguments], capture_output=True, check=False, timeout=30)
-    return finished.returncode == 0
+    if finished.returncode == 0:
+        return None
+    said = finished.stderr.decode("utf-8", "replace").strip()[:300]
+    return said or f"exit status {finished.returncode}"
 
 
 def _mount_undo(target: str) -> None:

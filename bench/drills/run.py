@@ -79,10 +79,20 @@ def _run_one(name: str, quick: bool, seed: int) -> DrillResult:
         result = DRILLS[name](quick, rng)
     except Exception as error:  # noqa: BLE001 - a drill that cannot run is a failure
         result = DrillResult(name, "the drill could not run")
-        result.violate(f"{type(error).__name__}: {error}")
+        result.violate(_described(error))
     result.seconds = time.monotonic() - began
     result.print()
     return result
+
+
+def _described(error: BaseException) -> str:
+    """The error, and the one it interrupted: a cleanup that fails (a directory still
+    mounted, say) would otherwise hide what made the drill stop."""
+    said = f"{type(error).__name__}: {error}"
+    earlier = error.__cause__ or error.__context__
+    if earlier is not None:
+        said += f" (while handling {type(earlier).__name__}: {earlier})"
+    return said
 
 
 def _parser() -> argparse.ArgumentParser:
