@@ -3,9 +3,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 DEV := AUTHSERVER_MODE=development
-# The in-process tests run in this many processes (pytest-xdist), one per core here. Then,
-# in one process: the fuzz run (its summary of cases prints at the end of its session) and
-# the end-to-end tests (tests/e2e), whose servers run workers of their own.
+# The in-process tests run in this many processes (pytest-xdist), one per core here. Then
+# the fuzz run and the end-to-end tests (tests/e2e, whose servers run workers of their
+# own) in as many, a module to a process; last, alone, the end-to-end tests marked
+# `alone`, which measure time or load (drills, races, rotation schedules).
 TEST_PROCESSES ?= 2
 
 .PHONY: run test lint bench drills fleet clean
@@ -32,7 +33,8 @@ run: $(VENV)/.installed
 test: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/pytest -n $(TEST_PROCESSES) --ignore=tests/e2e --ignore=tests/fuzz
-	$(BIN)/pytest tests/fuzz tests/e2e
+	$(BIN)/pytest -n $(TEST_PROCESSES) --dist loadfile -m "not alone" tests/fuzz tests/e2e
+	$(BIN)/pytest -m alone tests/e2e
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .

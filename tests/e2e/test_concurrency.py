@@ -32,7 +32,7 @@ from tests.flows import (
     sign_in,
 )
 
-pytestmark = [pytest.mark.e2e, pytest.mark.postgresql]
+pytestmark = [pytest.mark.e2e, pytest.mark.postgresql, pytest.mark.alone]
 
 ROUNDS = 20
 PARALLEL = 20

@@ -20,7 +20,7 @@ import pytest
 
 from tests.conftest import POSTGRES_URL
 
-pytestmark = [pytest.mark.e2e]
+pytestmark = [pytest.mark.e2e, pytest.mark.alone]
 
 RUNNER = Path(__file__).resolve().parents[2] / "bench" / "drills" / "run.py"
 

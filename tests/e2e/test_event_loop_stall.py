@@ -24,7 +24,7 @@ from sqlalchemy.engine import make_url
 from authserver.db import Database
 from tests.e2e.processes import cli_environment, running_server
 
-pytestmark = [pytest.mark.e2e, pytest.mark.postgresql]
+pytestmark = [pytest.mark.e2e, pytest.mark.postgresql, pytest.mark.alone]
 
 HEALTHZ_DELAY_LIMIT = 0.100  # seconds, as the issue asks
 

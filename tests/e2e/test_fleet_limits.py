@@ -18,7 +18,7 @@ from tests.e2e.processes import cli_environment, running_server
 from tests.factories import make_client, make_user
 from tests.flows import csrf_token_of
 
-pytestmark = [pytest.mark.e2e, pytest.mark.postgresql]
+pytestmark = [pytest.mark.e2e, pytest.mark.postgresql, pytest.mark.alone]
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 NO_REDIS_URL = "redis://127.0.0.1:1/0"

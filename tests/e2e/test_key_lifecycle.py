@@ -19,7 +19,7 @@ from tests.e2e.processes import cli_environment, run_cli, running_server
 from tests.factories import SERVICE_AUDIENCE, make_client
 from tests.flows import service_token
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.alone]
 
 INTERVAL_S = 2
 
