@@ -29,7 +29,7 @@ from typing import Any, Generic, TypeVar
 
 import psycopg
 from psycopg.rows import namedtuple_row
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.sql import ClauseElement
 
 from authserver.db import PING_AFTER_IDLE_SECONDS, Database
@@ -58,6 +58,11 @@ def is_running_loop(loop: asyncio.AbstractEventLoop | None) -> bool:
 Compiled = TypeVar("Compiled")
 
 
+def psycopg_sql(dialect: Dialect) -> Callable[[ClauseElement], str]:
+    """How a Core statement becomes the SQL `AsyncDatabase` hands psycopg."""
+    return lambda statement: str(statement.compile(dialect=dialect))
+
+
 class CompiledStatements(Generic[Compiled]):
     """Core statements compiled once each (by `make`), by identity: the prebuilt
     statements of the hot paths, for psycopg here and for SQLite's loop reads."""
@@ -78,10 +83,7 @@ class AsyncDatabase:
     def __init__(self, database: Database, size: int = DEFAULT_CONNECTIONS) -> None:
         url = make_url(database.url).set(drivername="postgresql")
         self._conninfo = url.render_as_string(hide_password=False)
-        dialect = database.engine.dialect
-        self._statements = CompiledStatements(
-            lambda statement: str(statement.compile(dialect=dialect))
-        )
+        self._statements = CompiledStatements(psycopg_sql(database.engine.dialect))
         self._size = size
         self._idle: list[tuple[Connection, float]] = []
         self._slots: asyncio.Semaphore | None = None

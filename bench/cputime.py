@@ -28,9 +28,8 @@ import json
 import os
 import sys
 import time
-from pathlib import Path
 
-from compare_measure import parse_cpu_ticks
+from compare_measure import PROC_STAT, parse_cpu_ticks
 
 Reading = dict[str, tuple[str, int]]
 
@@ -60,7 +59,7 @@ def read_processes(pgid: int, database: str | None) -> Reading:
 
 def machine_ticks() -> tuple[int, int]:
     """(busy, total) CPU ticks of all cores since boot."""
-    ticks = parse_cpu_ticks(Path("/proc/stat").read_text())
+    ticks = parse_cpu_ticks(PROC_STAT.read_text())
     return ticks.total - ticks.idle, ticks.total
 
 

@@ -22,6 +22,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import make_url
 from sqlalchemy.sql import ClauseElement
 
+from authserver.async_db import psycopg_sql
 from authserver.clock import utcnow
 from authserver.statuslists.allocation import StatusReference
 from authserver.tokens.repository import _CONSUME, ROTATE_IN_ONE_STATEMENT, rotation_parameters
@@ -78,8 +79,7 @@ def generic_plan(
     connection: psycopg.Connection[Any], statement: ClauseElement, parameters: dict[str, Any]
 ) -> str:
     """EXPLAIN of `statement`'s generic plan, as psycopg's prepared statements get it."""
-    # As AsyncDatabase compiles it (`CompiledStatements`).
-    sql = str(statement.compile(dialect=postgresql.dialect()))  # type: ignore[no-untyped-call]
+    sql = psycopg_sql(postgresql.dialect())(statement)  # type: ignore[no-untyped-call]
     order: list[str] = []
 
     def numbered(match: re.Match[str]) -> str:
